@@ -1,0 +1,76 @@
+# Artisan: every target installs what it needs. `make demo` and `make test` work from a clean clone.
+SHELL := /bin/bash
+PY := .venv/bin/python
+VENV_STAMP := .venv/.installed
+NODE_STAMP := node_modules/.installed
+ARTIFACTS := build/contracts/.digest
+FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+SOL := $(wildcard contracts/*.sol)
+
+.PHONY: all install venv node contracts test test-py test-forge check demo bench bench-gas \
+        bench-executor bench-indexer bench-projections bench-emission gas-report fuzz clean
+
+all: install contracts
+
+install: venv node
+
+venv: $(VENV_STAMP)
+$(VENV_STAMP): pyproject.toml
+	test -x .venv/bin/python || python3 -m venv .venv
+	.venv/bin/python -m pip install -q --upgrade pip
+	.venv/bin/python -m pip install -q -e '.[dev]'
+	touch $@
+
+node: $(NODE_STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	chmod +x node_modules/@foundry-rs/*/bin/* scripts/*.js
+	touch $@
+
+contracts: $(ARTIFACTS)
+$(ARTIFACTS): $(NODE_STAMP) $(SOL) scripts/compile-contracts.js
+	node scripts/compile-contracts.js
+
+test: install contracts
+	scripts/run-tests.sh
+
+test-py: install contracts
+	$(PY) -m pytest -q
+
+test-forge: node
+	$(FORGE) test -q
+
+check: venv
+	.venv/bin/ruff format --check artisan tests benchmarks
+	.venv/bin/ruff check artisan tests benchmarks
+	.venv/bin/mypy
+
+demo: install contracts
+	$(PY) -m artisan.cli demo
+
+gas-report: node
+	$(FORGE) test -q --match-contract GasReport --gas-report
+
+bench: bench-gas bench-executor bench-emission bench-projections bench-indexer
+
+bench-gas: install contracts
+	$(PY) -m benchmarks.gas
+
+bench-indexer: install contracts
+	$(PY) -m benchmarks.indexer
+
+bench-projections: install contracts
+	$(PY) -m benchmarks.projections
+
+bench-emission: install contracts
+	$(PY) -m benchmarks.emission
+
+bench-executor: install contracts
+	$(PY) -m benchmarks.executor
+
+fuzz: install contracts
+	FOUNDRY_FUZZ_RUNS=5000 FOUNDRY_INVARIANT_RUNS=256 FOUNDRY_INVARIANT_DEPTH=100 $(FORGE) test
+	$(PY) -m pytest -q --hypothesis-profile=fuzz
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,170 @@
+"""The demo's downstream stages: emission, indexing, projections, verification and rewards.
+
+They run after the executor stage has written its executions to the outbox, and follow them
+through every component: the emitter confirms them on-chain, the indexer stores every protocol
+log, the projections build trails, lineage, scores and reward epochs, ``verify`` re-reads the
+chain without the event store and finds no mismatch, and a creator claims an epoch reward
+with the proof the projection serves.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from artisan.audit import chain_events, protocol_abis
+from artisan.chain.protocol import WAD, Protocol
+from artisan.demo_state import DemoState, check
+from artisan.executor.emit_config import EmitterConfig
+from artisan.executor.emitter import Emitter, wait_idle
+from artisan.indexer.decoder import ContractAbi
+from artisan.indexer.indexer import Indexer
+from artisan.indexer.rpc import JsonRpcSource
+from artisan.projections import positions
+from artisan.projections.epoch_job import close_final_epochs, proof_for
+from artisan.projections.epochs import RewardConfig
+from artisan.projections.publisher import ChainPublisher
+from artisan.projections.runner import run_once
+from artisan.projections.verify import verify
+
+# The dev chain mines a block per transaction, so a few blocks on top make a block final.
+FINALITY = 2
+EPOCH_LENGTH = 200
+
+
+def _contracts(protocol: Protocol) -> list[ContractAbi]:
+    return protocol_abis(protocol.deployment, protocol.artifacts)
+
+
+def _index_and_project(state: DemoState) -> int:
+    """Index every protocol log so far, run the projections; the indexed tip block."""
+    d = state.protocol.deployment
+    with (
+        JsonRpcSource(state.env.rpc_url) as source,
+        Indexer(
+            state.env.db,
+            source,
+            d.chain_id,
+            _contracts(state.protocol),
+            finality_depth=FINALITY,
+            start_block=d.start_block,
+        ) as indexer,
+    ):
+        indexer.backfill()
+    run_once(state.env.db, d.chain_id)
+    with state.env.db.connect() as conn:
+        tip = positions.indexed_block(conn, d.chain_id)
+    check(tip is not None, "the indexer reached a block")
+    assert tip is not None
+    return tip
+
+
+def stage_emission(state: DemoState) -> None:
+    """The emitter sends the executor's outbox on-chain in recordBatch transactions, once each."""
+    d = state.protocol.deployment
+    with state.env.db.connect() as conn:
+        pending = conn.execute(
+            "SELECT count(*) FROM outbox_executions WHERE status <> 'confirmed'"
+        ).fetchone()
+    check(pending is not None and pending[0] > 0, "the executor left executions to emit")
+    config = EmitterConfig(max_wait=0.05, start_block=d.start_block)
+    with Emitter(
+        state.env.db,
+        state.env.rpc_url,
+        state.env.settings.operator_key,
+        chain_id=d.chain_id,
+        ledger=d.ledger,
+        config=config,
+    ) as emitter:
+        wait_idle(emitter, timeout=60)
+    with state.env.db.connect() as conn:
+        rows = conn.execute(
+            "SELECT status, count(*) FROM outbox_executions GROUP BY status ORDER BY status"
+        ).fetchall()
+    counts = {str(status): int(n) for status, n in rows}
+    check(set(counts) == {"confirmed"}, f"every outbox execution confirmed on-chain: {counts}")
+    state.console.print(f"  {counts['confirmed']} executions confirmed on-chain through the outbox")
+
+
+def stage_index_and_verify(state: DemoState) -> None:
+    """The indexer stores every log; projections build trails; verify re-reads the chain."""
+    d = state.protocol.deployment
+    tip = _index_and_project(state)
+    with state.env.db.connect() as conn:
+        counts = dict(
+            conn.execute(
+                "SELECT event_name, count(*) FROM live_events WHERE event_name IS NOT NULL"
+                " GROUP BY event_name"
+            ).fetchall()
+        )
+        trails = conn.execute(
+            "SELECT execution_id, model_id, cost, creator_amount, operator_amount,"
+            " treasury_amount, dao_amount, remix_ancestors_amount, rating, block_number"
+            " FROM execution_trails ORDER BY block_number, execution_id"
+        ).fetchall()
+        ranking = conn.execute(
+            "SELECT relation, count(*) FROM lineage_edges GROUP BY relation ORDER BY relation"
+        ).fetchall()
+    executed = int(counts.get("InferenceExecuted", 0))
+    check(executed == len(trails) and executed >= 8, "one trail per InferenceExecuted")
+    for row in trails:
+        cost, parts = int(row[2]), [int(x) for x in row[3:8]]
+        check(sum(parts) == cost, "each trail's settlements sum to its cost")
+    table = Table("execution", "model", "cost (ART)", "creator", "remix up", "rating", "block")
+    for row in trails[:10]:
+        table.add_row(
+            str(row[0])[:12],
+            str(row[1]),
+            f"{int(row[2]) / WAD:.6f}",
+            f"{int(row[3]) / WAD:.6f}",
+            f"{int(row[7]) / WAD:.6f}",
+            "-" if row[8] is None else str(row[8]),
+            str(row[9]),
+        )
+    state.console.print(table)
+    state.console.print(
+        f"  indexed {sum(int(n) for n in counts.values())} events to block {tip}; "
+        f"lineage edges {dict(ranking)}"
+    )
+    events = chain_events(state.env.rpc_url, d, state.protocol.artifacts, tip)
+    mismatches = verify(state.env.db, events, block=tip)
+    check(mismatches == [], f"verify finds the projections equal to the chain: {mismatches}")
+    state.console.print("  verify: projections, costs and digests agree with a fresh chain read")
+
+
+def stage_epoch_rewards(state: DemoState) -> None:
+    """The epoch job closes a final epoch, publishes its root; a creator claims from the proof."""
+    p, d, w3 = state.protocol, state.protocol.deployment, state.env.w3
+    # Mine past the epoch's end and the finality depth, then bring the projections up to date.
+    head = w3.eth.block_number
+    genesis = d.start_block
+    end = genesis + EPOCH_LENGTH
+    if head < end + FINALITY + 1:
+        w3.provider.make_request("anvil_mine", [hex(end + FINALITY + 1 - head)])  # type: ignore[arg-type]
+    _index_and_project(state)
+    config = RewardConfig(genesis_block=genesis, epoch_length=EPOCH_LENGTH, default_pool=90 * WAD)
+    publisher = ChainPublisher(p, state.deployer, mint=True)
+    closed = close_final_epochs(
+        state.env.db, d.chain_id, config, finality_depth=FINALITY, publisher=publisher
+    )
+    check(len(closed) >= 1, "an epoch closed")
+    epoch, root = closed[0].epoch, closed[0].root or ""
+    check(root != "" and publisher.published_root(epoch) == root, "the epoch's root is on-chain")
+    alice = state.actors["alice"]
+    with state.env.db.connect() as conn:
+        leaf = proof_for(conn, epoch, alice.address)
+    check(leaf is not None and leaf.amount > 0, "alice earned a reward in the epoch")
+    assert leaf is not None
+    before = p.token.functions.balanceOf(alice.address).call()
+    proof = [bytes.fromhex(x[2:]) for x in leaf.proof]
+    alice.signer.send(p.distributor.functions.claim(epoch, alice.address, leaf.amount, proof))
+    check(
+        p.token.functions.balanceOf(alice.address).call() == before + leaf.amount,
+        "the claim paid alice her leaf",
+    )
+    state.console.print(
+        f"  epoch {epoch}: root {root[:18]}… published; alice claimed "
+        f"{leaf.amount / WAD:.6f} ART with the proof served by the projection"
+    )
+
+
+PIPELINE_STAGES = (stage_emission, stage_index_and_verify, stage_epoch_rewards)

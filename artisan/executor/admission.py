@@ -1,0 +1,225 @@
+"""Admission: everything checked before a request may run, and the quote it runs under.
+
+Checks, cheapest first, each refusal a ``Refused`` subclass naming the problem:
+
+1. priority 0..3, and the deadline at least ``deadline_margin_s`` away (the execution must be
+   recorded before it, and batching plus confirmation take time);
+2. the model is registered (cached terms, ``ModelCatalog``) and its file is in the store;
+3. the tensors match the model's declared inputs (the runner's ``InvalidInput`` errors);
+4. the signature recovers to the request's user. An EIP-1271 contract wallet's signature can
+   only be checked on chain: with ``allow_contract_wallets`` a signature that recovers to
+   someone else is let through when the user address holds code, and the ledger decides;
+5. access: an ALLOWLIST model needs the user to be its owner or granted (cached);
+6. under the user's lock: the nonce is neither used on the ledger nor held here; the quote is
+   the metering rule (``artisan.domain.metering``) on the meter bound (``estimate``) with the
+   highest price of the user's possible prior counts (chain count .. chain count + held count:
+   a held execution may still be rejected); it must not exceed ``maxCost``, nor escrow less
+   the user's holds. A request that passes is held (``reservations``) until settled.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from artisan.chain.views import RegisteredModel
+from artisan.domain.metering import meter_cost, model_price
+from artisan.domain.types import PRIORITIES, Access, InferenceRequest, Meter, ModelTerms, Rates
+from artisan.executor.catalog import Clock, ModelCatalog
+from artisan.executor.estimate import MeterEstimator
+from artisan.executor.refusals import (
+    BadPriority,
+    BadSignature,
+    CostAboveMax,
+    Expired,
+    InsufficientEscrow,
+    ModelNotPinned,
+    NoAccess,
+    NonceUsed,
+    UnknownModel,
+)
+from artisan.executor.reservations import Hold, Reservations
+from artisan.executor.runner import ModelSession, SessionCache, Tensors
+from artisan.executor.scheduler import Scheduler
+from artisan.executor.signatures import RequestVerifier
+from artisan.executor.store import AssetStore, cid_of
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionPolicy:
+    """What admission tolerates."""
+
+    deadline_margin_s: int = 30
+    allow_contract_wallets: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A request that may run: its id, model, bound, quote and the prices behind it."""
+
+    execution_id: bytes
+    request: InferenceRequest
+    signature: bytes
+    model: RegisteredModel
+    model_cid: str
+    session: ModelSession
+    bound: Meter
+    quote: int
+    prior_count: int  # the chain's count plus this user's held executions of the model
+    rates_version: int
+    rates: Rates
+
+    @property
+    def terms(self) -> ModelTerms:
+        return self.model.terms
+
+
+def highest_price(terms: ModelTerms, low: int, high: int) -> int:
+    """The highest base price for a prior count anywhere in ``low..high``."""
+    if terms.thresholds and high > low:
+        # Only the tiers that start inside the range, and the one in force at ``low``, apply.
+        starts = [low, *(t for t in terms.thresholds if low < t <= high)]
+        return max(model_price(terms, n) for n in starts)
+    return model_price(terms, low)
+
+
+class Admission:
+    """Decides whether a request runs, and at what quote."""
+
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        verifier: RequestVerifier,
+        store: AssetStore,
+        sessions: SessionCache,
+        scheduler: Scheduler,
+        estimator: MeterEstimator,
+        reservations: Reservations,
+        policy: AdmissionPolicy | None = None,
+        *,
+        clock: Clock = time.time,
+    ) -> None:
+        self.catalog, self.verifier, self.store = catalog, verifier, store
+        self.sessions, self.scheduler, self.estimator = sessions, scheduler, estimator
+        self.reservations = reservations
+        self.policy = policy or AdmissionPolicy()
+        self._clock = clock
+        self._pinned: set[str] = set()
+        self._in_flight = 0  # admitted, not yet queued in the scheduler: future queue depth
+        self._count_lock = threading.Lock()
+
+    def admit(
+        self, request: InferenceRequest, signature: bytes, tensors: Tensors, input_bytes: int
+    ) -> Admitted:
+        """Check a request and hold its quote; raises a ``Refused`` or ``InvalidInput``."""
+        if request.priority >= PRIORITIES:
+            raise BadPriority(f"priority must be 0..{PRIORITIES - 1}, got {request.priority}")
+        now = int(self._clock())
+        if request.deadline < now + self.policy.deadline_margin_s:
+            raise Expired(
+                f"deadline {request.deadline} is less than {self.policy.deadline_margin_s} s"
+                f" after now ({now}): the execution could not be recorded in time"
+            )
+        model, model_cid, session = self._model(request.model_id)
+        rows = session.validate(tensors)
+        execution_id = self.verifier.execution_id(request)
+        self._check_signature(request, execution_id, signature)
+        user = request.user
+        if (
+            model.access is Access.ALLOWLIST
+            and user != model.terms.owner
+            and not self.catalog.has_access(request.model_id, user)
+        ):
+            raise NoAccess(f"model {request.model_id} is allowlisted and {user} is not granted")
+        version, rates = self.catalog.rates()
+        with self._count_lock:
+            load = self.scheduler.queue_depth(model_cid) + self._in_flight
+        bound = self.estimator.estimate(session, tensors, rows, input_bytes, load)
+        with self.reservations.user_lock(user):
+            quote, prior = self._quote_and_hold(request, execution_id, model, bound, rates)
+        with self._count_lock:
+            self._in_flight += 1
+        return Admitted(
+            execution_id, request, signature, model, model_cid, session, bound, quote, prior,
+            version, rates,
+        )  # fmt: skip
+
+    def session_of(self, model_id: int) -> ModelSession:
+        """The session of a registered, pinned model; ``UnknownModel`` or ``ModelNotPinned``."""
+        return self._model(model_id)[2]
+
+    def _model(self, model_id: int) -> tuple[RegisteredModel, str, ModelSession]:
+        model = self.catalog.model(model_id)
+        if model is None:
+            raise UnknownModel(f"no model {model_id} is registered")
+        model_cid = cid_of(model.cid_digest)
+        # A file found once stays: its session is loaded, so it is not looked up again.
+        if model_cid not in self._pinned:
+            if not self.store.has(model_cid):
+                raise ModelNotPinned(
+                    f"model {model_id} ({model_cid}) is registered, but its file is not in this"
+                    " executor's store"
+                )
+            self._pinned.add(model_cid)
+        return model, model_cid, self.sessions.get(model_cid)
+
+    def queued(self) -> None:
+        """The admitted request reached the scheduler's queue (or was dropped): it no longer
+        counts as load that admission must foresee."""
+        with self._count_lock:
+            self._in_flight -= 1
+
+    def _check_signature(
+        self, request: InferenceRequest, execution_id: bytes, signature: bytes
+    ) -> None:
+        signer = self.verifier.signer(execution_id, signature)
+        if signer == request.user:
+            return
+        if self.policy.allow_contract_wallets and self.catalog.chain.has_code(request.user):
+            return  # EIP-1271: the ledger asks the wallet; a refusal there is our loss
+        if signer is None:
+            raise BadSignature(
+                "the signature is malformed or recovers no key (65 bytes r||s||v, v 27 or 28,"
+                " low s)"
+            )
+        raise BadSignature(
+            f"the signature recovers to {signer}, not the request's user {request.user}"
+            f" (EIP-712 domain: chain {self.verifier.chain_id},"
+            f" ledger {self.verifier.ledger_address})"
+        )
+
+    def _quote_and_hold(
+        self,
+        request: InferenceRequest,
+        execution_id: bytes,
+        model: RegisteredModel,
+        bound: Meter,
+        rates: Rates,
+    ) -> tuple[int, int]:
+        user, nonce = request.user, request.nonce
+        if self.reservations.nonce_held(user, nonce):
+            raise NonceUsed(f"nonce {nonce} of {user} is already admitted here, not yet settled")
+        account = self.catalog.chain.account(user, nonce, request.model_id)
+        if account.nonce_used:
+            raise NonceUsed(f"nonce {nonce} of {user} is used on the ledger")
+        pending = self.reservations.pending(user, request.model_id)
+        low = account.usage_count
+        base = highest_price(model.terms, low, low + pending.count_for_model)
+        quote = meter_cost(rates, model.terms.size_class, base, bound, request.priority)
+        if quote > request.max_cost:
+            raise CostAboveMax(
+                f"quote {quote} wei exceeds the signed maxCost {request.max_cost} wei"
+                f" (meter bound {bound})"
+            )
+        available = account.escrow - pending.total_quote
+        if quote > available:
+            raise InsufficientEscrow(
+                f"quote {quote} wei exceeds the escrow available to {user}: {max(available, 0)}"
+                f" wei ({account.escrow} on the ledger less {pending.total_quote} held for"
+                " executions not yet settled)"
+            )
+        self.reservations.hold(
+            Hold(execution_id, user, request.model_id, nonce, quote, request.deadline)
+        )
+        return quote, low + pending.count_for_model

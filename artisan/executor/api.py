@@ -1,0 +1,233 @@
+"""The executor's HTTP API (Starlette).
+
+- ``POST /v1/executions``: a signed request and its inputs, in one of two forms:
+  ``application/json`` ``{"request": {...}, "signature": "0x...", "inputs": {name: {"dtype",
+  "shape", "data"}}}``, or ``application/octet-stream`` whose body is the canonical input
+  encoding (``tensors``: a bare .npy for a one-input model, else a bundle) with the request as
+  compact JSON in the ``X-Artisan-Request`` header and the signature in ``X-Artisan-Signature``.
+  Answers 200 with the recorded execution (id, output CID, quote, cost, meter) once it ran, or
+  with ``?wait=false`` 202 with the id and quote as soon as it is queued.
+- ``GET /v1/executions/{id}``: queued, ran, emitted, confirmed, rejected (with the ledger's
+  reason) or failed (with why).
+- ``GET /v1/assets/{cid}``: an asset's bytes, re-hashed against the CID on the way out.
+- ``GET /healthz``: the execution provider in use and where executions are recorded.
+
+Every refusal answers 4xx with ``{"error": {"code", "message"}}``; nothing refused is stored,
+recorded or charged. Blocking work (admission's chain reads, hashing, file writes) runs in
+the threadpool; the event loop only awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from artisan.errors import ChainError, DomainError
+from artisan.executor.errors import (
+    AssetNotFound,
+    CorruptAsset,
+    ExecutorError,
+    InvalidCid,
+    InvalidInput,
+    RunFailed,
+    SchedulingError,
+)
+from artisan.executor.recorder import RecordFailed
+from artisan.executor.refusals import (
+    BadSignature,
+    InsufficientEscrow,
+    MalformedRequest,
+    ModelNotPinned,
+    NoAccess,
+    NonceUsed,
+    Refused,
+    UnknownModel,
+)
+from artisan.executor.runner import Tensor
+from artisan.executor.service import ExecutorService, Ticket
+from artisan.executor.tensors import decode_tensors, from_json
+from artisan.executor.wire import (
+    REQUEST_HEADER,
+    SIGNATURE_HEADER,
+    hex_bytes,
+    receipt_to_json,
+    request_from_json,
+    status_to_json,
+)
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+# The status of each refusal; any other ``Refused`` (malformed, expired, bad priority, digest
+# mismatch, cost above maxCost) is a 422 or, when the body cannot even be read, a 400.
+_REFUSAL_STATUS: dict[type[Refused], int] = {
+    MalformedRequest: 400,
+    BadSignature: 401,
+    InsufficientEscrow: 402,
+    NoAccess: 403,
+    UnknownModel: 404,
+    ModelNotPinned: 404,
+    NonceUsed: 409,
+}
+
+
+class JsonResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def error_response(exc: Exception) -> JsonResponse:
+    """The HTTP answer to an exception of ours."""
+    if isinstance(exc, Refused):
+        status, code = _REFUSAL_STATUS.get(type(exc), 422), exc.code
+    elif isinstance(exc, InvalidInput):
+        status, code = 422, _snake(type(exc).__name__)
+    elif isinstance(exc, DomainError):
+        status, code = 422, "invalid_request"
+    elif isinstance(exc, ChainError):
+        status, code = 503, "chain_unavailable"
+    elif isinstance(exc, RecordFailed | SchedulingError):
+        status, code = 503, _snake(type(exc).__name__)
+    elif isinstance(exc, RunFailed):
+        status, code = 500, "run_failed"
+    else:
+        status, code = 500, "internal_error"
+    return JsonResponse({"error": {"code": code, "message": str(exc)}}, status_code=status)
+
+
+def _malformed(message: str) -> JsonResponse:
+    return error_response(MalformedRequest(message))
+
+
+class ExecutorApi:
+    """The routes, bound to one running executor."""
+
+    def __init__(self, service: ExecutorService, *, max_body_bytes: int = MAX_BODY_BYTES):
+        self.service = service
+        self.max_body_bytes = max_body_bytes
+
+    async def post_execution(self, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > self.max_body_bytes:
+            return JsonResponse(
+                {"error": {"code": "body_too_large", "message": f"body over {self.max_body_bytes}"
+                           " bytes"}},
+                status_code=413,
+            )  # fmt: skip
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        wait = request.query_params.get("wait", "true").lower() not in ("false", "0", "no")
+        try:
+            if kind == "application/json":
+                ticket = await run_in_threadpool(self._submit_json, body)
+            elif kind == "application/octet-stream":
+                ticket = await run_in_threadpool(self._submit_npy, body, dict(request.headers))
+            else:
+                return _malformed(
+                    f"content-type {kind or 'none'!r}: send application/json or"
+                    " application/octet-stream"
+                )
+            if not wait:
+                return JsonResponse(
+                    {"executionId": "0x" + ticket.execution_id.hex(), "status": "queued",
+                     "quote": str(ticket.quote)},
+                    status_code=202,
+                )  # fmt: skip
+            receipt = await asyncio.wrap_future(ticket.receipt)
+        except (ExecutorError, ChainError, DomainError) as exc:
+            return error_response(exc)
+        return JsonResponse(receipt_to_json(receipt))
+
+    def _submit_json(self, body: bytes) -> Ticket:
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedRequest(f"body is not JSON: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise MalformedRequest("body must be a JSON object")
+        missing = [k for k in ("request", "signature", "inputs") if k not in doc]
+        if missing:
+            raise MalformedRequest(f"body lacks {', '.join(missing)}")
+        request = request_from_json(doc["request"])
+        signature = hex_bytes(doc["signature"], "signature")
+        inputs = doc["inputs"]
+        if not isinstance(inputs, dict) or not inputs:
+            raise MalformedRequest("inputs must be a non-empty object of named tensors")
+        tensors: dict[str, Tensor] = {n: from_json(n, v) for n, v in inputs.items()}
+        return self.service.submit(request, signature, tensors)
+
+    def _submit_npy(self, body: bytes, headers: dict[str, str]) -> Ticket:
+        raw_request, raw_signature = headers.get(REQUEST_HEADER), headers.get(SIGNATURE_HEADER)
+        if raw_request is None or raw_signature is None:
+            raise MalformedRequest(
+                f"an octet-stream body needs the {REQUEST_HEADER} and {SIGNATURE_HEADER} headers"
+            )
+        try:
+            request = request_from_json(orjson.loads(raw_request))
+        except orjson.JSONDecodeError as exc:
+            raise MalformedRequest(f"{REQUEST_HEADER} is not JSON: {exc}") from exc
+        signature = hex_bytes(raw_signature, SIGNATURE_HEADER)
+        tensors = decode_tensors(body, self.service.input_name(request.model_id))
+        return self.service.submit(request, signature, tensors, input_asset=body)
+
+    async def get_execution(self, request: Request) -> Response:
+        try:
+            execution_id = hex_bytes(request.path_params["execution_id"], "execution id", 32)
+        except MalformedRequest as exc:
+            return error_response(exc)
+        view = await run_in_threadpool(self.service.status, execution_id)
+        if view is None:
+            return JsonResponse(
+                {"error": {"code": "unknown_execution",
+                           "message": f"no execution 0x{execution_id.hex()} here"}},
+                status_code=404,
+            )  # fmt: skip
+        return JsonResponse(status_to_json(view))
+
+    async def get_asset(self, request: Request) -> Response:
+        cid = request.path_params["cid"]
+        try:
+            data = await run_in_threadpool(self.service.admission.store.get, cid)
+        except InvalidCid as exc:
+            return JsonResponse({"error": {"code": "invalid_cid", "message": str(exc)}}, 400)
+        except AssetNotFound as exc:
+            return JsonResponse({"error": {"code": "asset_not_found", "message": str(exc)}}, 404)
+        except CorruptAsset as exc:
+            return JsonResponse({"error": {"code": "corrupt_asset", "message": str(exc)}}, 500)
+        return Response(data, media_type="application/octet-stream", headers={"etag": f'"{cid}"'})
+
+    async def healthz(self, request: Request) -> Response:
+        admission = self.service.admission
+        return JsonResponse(
+            {
+                "status": "ok",
+                "provider": self.service.provider,
+                "chainId": admission.verifier.chain_id,
+                "ledger": admission.verifier.ledger_address,
+                "sink": type(self.service.recorder.sink).__name__,
+            }
+        )
+
+
+def create_app(service: ExecutorService, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+    """The Starlette app serving one executor (which the caller opens and closes)."""
+    api = ExecutorApi(service, max_body_bytes=max_body_bytes)
+    return Starlette(
+        routes=[
+            Route("/v1/executions", api.post_execution, methods=["POST"]),
+            Route("/v1/executions/{execution_id}", api.get_execution, methods=["GET"]),
+            Route("/v1/assets/{cid}", api.get_asset, methods=["GET"]),
+            Route("/healthz", api.healthz, methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,80 @@
+"""A per-process cache of what changes rarely on chain: model terms, grants and rates.
+
+Entries are refreshed after ``ttl_s``: a change of terms, a revoked grant or new rates reach
+this executor within that time (until then a request may be quoted on old terms and the ledger
+decides). Unknown model ids are not cached, so a model registered a moment ago is found at
+once. One instance per executor, built at start-up and passed down (no module-level cache).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+from artisan.chain.views import Account, RegisteredModel
+from artisan.domain.types import Rates
+
+Clock = Callable[[], float]
+T = TypeVar("T")
+K = TypeVar("K")
+
+
+class ChainReader(Protocol):
+    """The chain reads admission needs (``artisan.chain.views.LedgerViews`` implements it)."""
+
+    chain_id: int
+    ledger_address: str
+
+    def model(self, model_id: int) -> RegisteredModel | None: ...
+    def has_access(self, model_id: int, user: str) -> bool: ...
+    def rates(self) -> tuple[int, Rates]: ...
+    def account(self, user: str, nonce: int, model_id: int) -> Account: ...
+    def has_code(self, address: str) -> bool: ...
+
+
+class _TtlCache(Generic[K, T]):
+    """Values by key, each kept ``ttl_s`` seconds after it was read."""
+
+    def __init__(self, ttl_s: float, clock: Clock) -> None:
+        self._ttl, self._clock = ttl_s, clock
+        self._entries: dict[K, tuple[float, T]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K, load: Callable[[], T | None]) -> T | None:
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and now - entry[0] < self._ttl:
+            return entry[1]
+        # Loaded outside the lock: two threads may both load a stale key, never block on I/O.
+        value = load()
+        with self._lock:
+            if value is None:
+                self._entries.pop(key, None)
+            else:
+                self._entries[key] = (now, value)
+        return value
+
+
+class ModelCatalog:
+    """Cached registry and rates reads for admission."""
+
+    def __init__(self, chain: ChainReader, *, ttl_s: float = 30.0, clock: Clock = time.time):
+        self.chain = chain
+        self._models: _TtlCache[int, RegisteredModel] = _TtlCache(ttl_s, clock)
+        self._grants: _TtlCache[tuple[int, str], bool] = _TtlCache(ttl_s, clock)
+        self._rates: _TtlCache[None, tuple[int, Rates]] = _TtlCache(ttl_s, clock)
+
+    def model(self, model_id: int) -> RegisteredModel | None:
+        return self._models.get(model_id, lambda: self.chain.model(model_id))
+
+    def has_access(self, model_id: int, user: str) -> bool:
+        granted = self._grants.get((model_id, user), lambda: self.chain.has_access(model_id, user))
+        return bool(granted)
+
+    def rates(self) -> tuple[int, Rates]:
+        rates = self._rates.get(None, self.chain.rates)
+        assert rates is not None  # chain.rates never answers None
+        return rates

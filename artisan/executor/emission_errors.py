@@ -1,0 +1,43 @@
+"""Errors of the emission side of the executor (outbox and emitter), under ``ExecutorError``."""
+
+from __future__ import annotations
+
+from artisan.executor.errors import ExecutorError
+
+
+class EmissionError(ExecutorError):
+    """Base of every error the outbox or the emitter raises on purpose."""
+
+
+class EmitterBusy(EmissionError):
+    """Another emitter already holds the lock of this operator key on this chain."""
+
+
+class NodeError(EmissionError):
+    """The node answered a JSON-RPC call with an error object."""
+
+    def __init__(self, method: str, code: int | None, message: str) -> None:
+        super().__init__(f"{method}: {message} (code {code})")
+        self.method = method
+        self.code = code
+        self.message = message
+
+
+class NodeUnavailable(EmissionError):
+    """The node could not be reached or did not answer in time: worth retrying."""
+
+
+class TransactionRefused(EmissionError):
+    """The node refused a signed batch for a reason that retrying will not fix."""
+
+
+class BatchReverted(EmissionError):
+    """A mined ``recordBatch`` reverted as a whole (gas too low, role revoked, no rates)."""
+
+
+class OutboxConflict(EmissionError):
+    """The outbox changed under the emitter: rows it owns were moved by another writer."""
+
+
+class OutboxStorageError(EmissionError):
+    """Postgres failed under the emitter; its lock may be gone with the connection, so it stops."""

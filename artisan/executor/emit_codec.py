@@ -1,0 +1,143 @@
+"""``recordBatch`` calldata and the ledger's two outcome events, encoded and decoded by hand.
+
+The emitter encodes hundreds of items per transaction and reads receipts with three logs per
+item; web3's ABI machinery costs tens of microseconds per value, which at the target rate
+(thousands of executions a second) would make Python the bottleneck. The layouts are fixed by
+the contract's ABI, and tests check both directions against eth_abi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_hash.auto import keccak
+
+from artisan.domain.types import RejectReason
+
+_ITEM_TYPE = (
+    "((address,uint256,bytes32,bytes32,uint8,uint256,uint256,uint256),bytes,"
+    "(uint64,uint64,uint64,uint64,uint32),bytes32)"
+)
+RECORD_BATCH_SELECTOR = keccak(f"recordBatch({_ITEM_TYPE}[])".encode())[:4]
+INFERENCE_EXECUTED_TOPIC = (
+    "0x"
+    + keccak(
+        b"InferenceExecuted(bytes32,uint256,address,address,bytes32,bytes32,bytes32,uint8,"
+        b"(uint64,uint64,uint64,uint64,uint32),uint256,uint32)"
+    ).hex()
+)
+EXECUTION_REJECTED_TOPIC = (
+    "0x" + keccak(b"ExecutionRejected(bytes32,address,uint256,address,uint8)").hex()
+)
+
+# The head of one item: 8 request words, the signature's offset, 5 meter words, the output.
+_ITEM_HEAD_WORDS = 15
+# Word positions inside InferenceExecuted's data (non-indexed fields, all static).
+_EXECUTED_COST_WORD = 10
+_REJECTED_REASON_WORD = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFields:
+    """One ``Item`` of ``recordBatch`` as plain values (what an outbox row holds)."""
+
+    user: bytes  # 20 bytes
+    model_id: int
+    input_digest: bytes
+    params_hash: bytes
+    priority: int
+    max_cost: int
+    nonce: int
+    deadline: int
+    signature: bytes
+    meter: tuple[int, int, int, int, int]
+    output_digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the ledger did with one execution, read from a log."""
+
+    execution_id: bytes
+    executed: bool
+    cost: int | None  # set when executed
+    reason: RejectReason | None  # set when rejected
+    tx_hash: str
+    block_number: int
+    block_hash: str
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def encode_item(it: ItemFields) -> bytes:
+    """The ABI encoding of one ``Item`` (a dynamic tuple, because of ``signature``)."""
+    sig = it.signature
+    padded = sig + b"\x00" * (-len(sig) % 32)
+    return b"".join(
+        (
+            b"\x00" * 12 + it.user,
+            _word(it.model_id),
+            it.input_digest,
+            it.params_hash,
+            _word(it.priority),
+            _word(it.max_cost),
+            _word(it.nonce),
+            _word(it.deadline),
+            _word(_ITEM_HEAD_WORDS * 32),
+            *(_word(m) for m in it.meter),
+            it.output_digest,
+            _word(len(sig)),
+            padded,
+        )
+    )
+
+
+def record_batch_calldata(encoded_items: Sequence[bytes]) -> bytes:
+    """``recordBatch(items)`` calldata from items already encoded by ``encode_item``: selector,
+    array offset and length, one offset per item, the items."""
+    offsets = []
+    position = 32 * len(encoded_items)  # offsets count from the start of the offsets block
+    for enc in encoded_items:
+        offsets.append(_word(position))
+        position += len(enc)
+    return b"".join(
+        (RECORD_BATCH_SELECTOR, _word(32), _word(len(encoded_items)), *offsets, *encoded_items)
+    )
+
+
+def _data_word(data: str, index: int) -> int:
+    start = 2 + 64 * index
+    return int(data[start : start + 64], 16)
+
+
+def outcomes_of(logs: Sequence[dict[str, object]], ledger: str) -> list[Outcome]:
+    """The InferenceExecuted and ExecutionRejected outcomes among raw JSON-RPC logs."""
+    ledger = ledger.lower()
+    found: list[Outcome] = []
+    for log in logs:
+        topics = log["topics"]
+        if str(log["address"]).lower() != ledger or not isinstance(topics, list) or not topics:
+            continue
+        topic0, data = topics[0], str(log["data"])
+        if topic0 == INFERENCE_EXECUTED_TOPIC:
+            cost, reason, executed = _data_word(data, _EXECUTED_COST_WORD), None, True
+        elif topic0 == EXECUTION_REJECTED_TOPIC:
+            reason = RejectReason(_data_word(data, _REJECTED_REASON_WORD))
+            cost, executed = None, False
+        else:
+            continue
+        found.append(
+            Outcome(
+                execution_id=bytes.fromhex(str(topics[1])[2:]),
+                executed=executed,
+                cost=cost,
+                reason=reason,
+                tx_hash=str(log["transactionHash"]),
+                block_number=int(str(log["blockNumber"]), 16),
+                block_hash=str(log["blockHash"]),
+            )
+        )
+    return found

@@ -1,0 +1,161 @@
+"""A content-addressed store for models and assets, kept as files under one root directory.
+
+An asset's address is a CIDv1 with the raw codec and a sha2-256 multihash; its 32-byte
+digest is the ``bytes32`` the contracts record (model ``cid``, ``inputDigest``,
+``outputDigest``). Reads re-hash the bytes, so a file changed on disk is never served.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from multiformats import CID
+
+from artisan.executor.errors import AssetNotFound, CorruptAsset, InvalidCid, StoreError
+
+DIGEST_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAsset:
+    """Where an asset lives: its CID string, its sha2-256 digest (bytes32) and its size."""
+
+    cid: str
+    digest: bytes
+    size: int
+
+
+# The binary prefix of every CID here: version 1, codec raw (0x55), sha2-256 (0x12), 32 bytes.
+# multiformats validates types on every call (~1.7 ms per CID, ~0.8 ms per parse, several
+# times per request); these strings are fixed-layout, so they are built and parsed by hand.
+# Tests check both directions against multiformats.
+_CID_PREFIX = bytes([0x01, 0x55, 0x12, 0x20])
+
+
+def cid_of(digest: bytes) -> str:
+    """The base32 CIDv1 (raw, sha2-256) string of a 32-byte sha2-256 digest."""
+    if len(digest) != DIGEST_BYTES:
+        raise InvalidCid(f"a sha2-256 digest has 32 bytes, got {len(digest)}")
+    return "b" + base64.b32encode(_CID_PREFIX + digest).decode().lower().rstrip("=")
+
+
+def digest_of(cid: str) -> bytes:
+    """The 32-byte sha2-256 digest inside a CIDv1 string; anything else is ``InvalidCid``."""
+    if len(cid) == 59 and cid[0] == "b" and cid[1:] == cid[1:].lower():
+        with contextlib.suppress(binascii.Error, ValueError):
+            raw = base64.b32decode(cid[1:].upper() + "======")
+            # Only the canonical spelling takes the fast path (no stray trailing bits).
+            if raw[:4] == _CID_PREFIX and len(raw) == 4 + DIGEST_BYTES and cid_of(raw[4:]) == cid:
+                return raw[4:]
+    try:
+        parsed = CID.decode(cid)
+    except Exception as exc:  # multiformats raises several unrelated types for bad text
+        raise InvalidCid(f"not a CID: {cid!r} ({exc})") from exc
+    if parsed.version != 1 or parsed.codec.name != "raw" or parsed.hashfun.name != "sha2-256":
+        raise InvalidCid(
+            f"{cid!r} is CIDv{parsed.version} {parsed.codec.name}/{parsed.hashfun.name};"
+            " expected CIDv1 raw/sha2-256"
+        )
+    digest = bytes(parsed.raw_digest)
+    if len(digest) != DIGEST_BYTES:
+        raise InvalidCid(f"{cid!r} carries a {len(digest)}-byte digest, expected 32")
+    return digest
+
+
+def address(data: bytes) -> StoredAsset:
+    """The address ``data`` would be stored under, without storing it."""
+    digest = hashlib.sha256(data).digest()
+    return StoredAsset(cid=cid_of(digest), digest=digest, size=len(data))
+
+
+class AssetStore:
+    """Files named by CID under ``root/<first digest byte in hex>/``, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the asset store at {root}: {exc}") from exc
+
+    def path_of(self, cid: str) -> Path:
+        """The file an asset is (or would be) kept in; validates the CID."""
+        digest = digest_of(cid)
+        return self.root / digest[:1].hex() / cid
+
+    def put(self, data: bytes) -> StoredAsset:
+        """Store ``data`` (idempotent) and return its address."""
+        asset = address(data)
+        path = self.root / asset.digest[:1].hex() / asset.cid
+        # An existing copy is kept only if it still hashes right: a put heals a corrupt file.
+        if self._holds(path, asset.digest):
+            return asset
+        self._write_atomically(path, data)
+        return asset
+
+    def get(self, cid: str) -> bytes:
+        """The asset's bytes, re-hashed against its CID; ``CorruptAsset`` if they differ."""
+        digest = digest_of(cid)
+        path = self.root / digest[:1].hex() / cid
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise AssetNotFound(f"no asset {cid} in the store at {self.root}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read asset {cid} at {path}: {exc}") from exc
+        actual = hashlib.sha256(data).digest()
+        if actual != digest:
+            raise CorruptAsset(
+                f"asset {cid} at {path} is corrupt: its bytes hash to {cid_of(actual)}"
+            )
+        return data
+
+    def has(self, cid: str) -> bool:
+        """Whether a file for this CID exists (not re-hashed: ``get`` does that)."""
+        return self.path_of(cid).is_file()
+
+    def size(self, cid: str) -> int:
+        """The stored asset's size in bytes."""
+        try:
+            return self.path_of(cid).stat().st_size
+        except FileNotFoundError:
+            raise AssetNotFound(f"no asset {cid} in the store at {self.root}") from None
+
+    @staticmethod
+    def _holds(path: Path, digest: bytes) -> bool:
+        try:
+            return hashlib.sha256(path.read_bytes()).digest() == digest
+        except FileNotFoundError:
+            return False
+
+    @staticmethod
+    def _write_atomically(path: Path, data: bytes) -> None:
+        # Temp file in the same directory, fsync, rename, fsync the directory: a crash leaves
+        # either no file or the whole file under its name, never a torn one.
+        shard = path.parent
+        try:
+            shard.mkdir(exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=shard)
+        except OSError as exc:
+            raise StoreError(f"cannot write into {shard}: {exc}") from exc
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                tmp.write(data)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            os.replace(tmp_name, path)
+            dir_fd = os.open(shard, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise StoreError(f"cannot write asset {path.name}: {exc}") from exc

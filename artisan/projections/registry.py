@@ -1,0 +1,31 @@
+"""Every projection the runner keeps, by name, and the read models derived from them."""
+
+from __future__ import annotations
+
+from artisan.projections.abc import Projection, ReadModel
+from artisan.projections.curation import CurationProjection
+from artisan.projections.errors import UnknownProjection
+from artisan.projections.executions import ExecutionsProjection
+from artisan.projections.lineage import LineageView
+from artisan.projections.models import ModelsProjection
+from artisan.projections.rewards import RewardsProjection
+
+ALL: tuple[Projection, ...] = (
+    ModelsProjection(),
+    ExecutionsProjection(),
+    CurationProjection(),
+    RewardsProjection(),
+)
+# What digests and verify cover: every projection, and the views derived from them.
+READ_MODELS: tuple[ReadModel, ...] = (*ALL, LineageView())
+
+
+def named(name: str | None) -> tuple[Projection, ...]:
+    """The projection called ``name``, or all of them for None."""
+    if name is None:
+        return ALL
+    for projection in ALL:
+        if projection.name == name:
+            return (projection,)
+    known = ", ".join(p.name for p in ALL)
+    raise UnknownProjection(f"no projection named {name!r} (known: {known})")

@@ -1,0 +1,123 @@
+"""Audit verification: recompute the projections from the chain's events and compare.
+
+``replay`` folds a list of events (read from the chain by the caller, independently of the
+event store) into every projection's in-memory twin. ``verify`` then compares, up to a block:
+
+- each projection's digest (and, on a mismatch, each table's) with the one of its rows in
+  Postgres;
+- every execution's cost and credits with the metering rule and splits (``audit``);
+- every closed epoch's reward root and total with the rule's, and with the root the chain's
+  ``EpochPublished`` carries, when published.
+
+Each disagreement is one ``Mismatch``; an empty list means everything agrees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from artisan.domain import merkle
+from artisan.projections import reward_rule
+from artisan.projections.abc import MemoryProjection
+from artisan.projections.audit import Mismatch, audit_costs
+from artisan.projections.digest import (
+    combine,
+    db_table_digests,
+    memory_table_digests,
+)
+from artisan.projections.epochs import RewardConfig, memory_inputs
+from artisan.projections.events import Event
+from artisan.projections.executions import MemoryExecutions
+from artisan.projections.models import MemoryModels
+from artisan.projections.registry import READ_MODELS
+from artisan.projections.rewards import MemoryRewards
+from artisan.storage.database import Database
+
+
+def replay(events: Iterable[Event]) -> dict[str, MemoryProjection]:
+    """Every projection's twin fed with ``events`` (sorted into chain order first)."""
+    twins = {p.name: p.memory() for p in READ_MODELS}
+    handlers: dict[str, list[MemoryProjection]] = {}
+    for p in READ_MODELS:
+        for name in p.events:
+            handlers.setdefault(name, []).append(twins[p.name])
+    for event in sorted(events, key=lambda e: (e.block_number, e.log_index)):
+        for twin in handlers.get(event.name, ()):
+            twin.apply(event)
+    return twins
+
+
+def memory_root(
+    twins: Mapping[str, MemoryProjection], config: RewardConfig, epoch: int, pool: int
+) -> tuple[str | None, int]:
+    """(root or None, total) of ``epoch`` recomputed from the twins with ``pool``."""
+    models, executions = twins["models"], twins["executions"]
+    assert isinstance(models, MemoryModels) and isinstance(executions, MemoryExecutions)
+    inputs = memory_inputs(models, executions, config, epoch)
+    inputs = reward_rule.EpochInputs(epoch, pool, inputs.models, inputs.fees, inputs.ratings)
+    leaves = reward_rule.leaves(inputs)
+    if not leaves:
+        return None, 0
+    return "0x" + merkle.build(leaves).root.hex(), sum(leaf.amount for leaf in leaves)
+
+
+def verify(
+    db: Database,
+    events: Sequence[Event],
+    *,
+    block: int,
+    rewards: RewardConfig | None = None,
+) -> list[Mismatch]:
+    """Every mismatch between the store's projections up to ``block`` and ``events``."""
+    upto = [e for e in events if e.block_number <= block]
+    twins = replay(upto)
+    out: list[Mismatch] = []
+    with db.connect() as conn:
+        for projection in READ_MODELS:
+            stored = db_table_digests(conn, projection, block)
+            computed = memory_table_digests(projection, twins[projection.name], block)
+            if combine(stored.values()) == combine(computed.values()):
+                continue
+            for table, digest in computed.items():
+                if stored[table] != digest:
+                    subject = f"{projection.name}.{table} up to block {block}"
+                    out.append(Mismatch("digest", subject, digest.hex(), stored[table].hex()))
+        out.extend(audit_costs(upto))
+        if rewards is not None:
+            closed = conn.execute(
+                "SELECT epoch, pool, total, root FROM reward_epochs WHERE to_block <= %s"
+                " ORDER BY epoch",
+                (block,),
+            ).fetchall()
+            published = _published(twins)
+            for epoch, pool, total, root in closed:
+                out.extend(_check_epoch(twins, rewards, int(epoch), int(pool), int(total), root))
+                onchain = published.get(int(epoch))
+                if onchain is not None and onchain != root:
+                    out.append(
+                        Mismatch("reward_root", f"epoch {epoch} on chain", str(root), onchain)
+                    )
+    return out
+
+
+def _published(twins: Mapping[str, MemoryProjection]) -> dict[int, str]:
+    rewards = twins["rewards"]
+    assert isinstance(rewards, MemoryRewards)
+    return {int(row[0]): str(row[4]) for row in rewards.published}
+
+
+def _check_epoch(
+    twins: Mapping[str, MemoryProjection],
+    config: RewardConfig,
+    epoch: int,
+    pool: int,
+    total: int,
+    root: str | None,
+) -> list[Mismatch]:
+    want_root, want_total = memory_root(twins, config, epoch, pool)
+    out = []
+    if want_root != root:
+        out.append(Mismatch("reward_root", f"epoch {epoch}", str(want_root), str(root)))
+    if want_total != total:
+        out.append(Mismatch("reward_total", f"epoch {epoch}", str(want_total), str(total)))
+    return out

@@ -1,0 +1,99 @@
+"""Reaching Postgres: a configured server, or an embedded one started from the pgserver wheel.
+
+Applying ``schema.sql`` is idempotent (every statement is ``IF NOT EXISTS``), so start-up can
+always apply it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from artisan.config import REPO_ROOT, Settings
+from artisan.errors import StorageError
+
+SCHEMA_FILE = REPO_ROOT / "schema.sql"
+
+
+@dataclass
+class Database:
+    """A database URL and, for the embedded default, the server handle that keeps it alive."""
+
+    url: str
+    _server: Any = field(default=None, repr=False)
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.url, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise StorageError(f"cannot connect to Postgres at {self.url}: {exc}") from exc
+
+    def apply_schema(self, schema_file: Path = SCHEMA_FILE) -> None:
+        sql = schema_file.read_text()
+        with self.connect(autocommit=True) as conn:
+            # One advisory lock so that two processes starting at once do not race on DDL.
+            conn.execute("SELECT pg_advisory_lock(7231001)")
+            try:
+                conn.execute(sql.encode())
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(7231001)")
+
+    def recreate(self, name: str) -> Database:
+        """A new, empty database ``name`` on this server (dropped first if it exists), with
+        the schema applied; it shares this database's server handle."""
+        with self.connect(autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        info = conninfo_to_dict(self.url)
+        info["dbname"] = name
+        fresh = Database(url=make_conninfo(**info), _server=self._server)  # type: ignore[arg-type]
+        self._server = None  # the new handle owns the server now
+        fresh.apply_schema()
+        return fresh
+
+    def close(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.cleanup()
+            self._server = None
+
+
+def start_embedded(data_dir: Path) -> Database:
+    """Start (or reuse) the embedded Postgres whose cluster lives under ``data_dir/pg``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        get_server = pgserver.get_server  # type: ignore[attr-defined]
+        server = get_server(data_dir / "pg", cleanup_mode="stop")
+    except Exception as exc:  # pgserver raises bare exceptions from its subprocesses
+        raise StorageError(
+            f"cannot start the embedded Postgres in {data_dir / 'pg'}: {exc}"
+        ) from exc
+    return Database(url=server.get_uri(), _server=server)
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured database, or the embedded default when no URL is set."""
+    if settings.database_url:
+        return Database(url=settings.database_url)
+    return start_embedded(settings.data_dir)
+
+
+@contextlib.contextmanager
+def transaction(db: Database) -> Iterator[psycopg.Connection[Any]]:
+    """A connection inside one transaction, committed on success and rolled back on error."""
+    with db.connect() as conn, conn.transaction():
+        yield conn

@@ -1,0 +1,108 @@
+"""Shared fixtures: a real Postgres (local server if reachable, else embedded), a real anvil."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import settings as hypothesis_settings
+from psycopg import sql
+
+from artisan.chain.anvil import Anvil, start_anvil
+from artisan.config import Settings, load_settings
+from artisan.storage.database import Database, start_embedded
+
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+
+# `make test` is reproducible: the same examples on every run, so a red CI is a red laptop.
+# `make fuzz` explores: random examples, many more of them (--hypothesis-profile=fuzz).
+hypothesis_settings.register_profile("default", derandomize=True, database=None)
+hypothesis_settings.register_profile("fuzz", derandomize=False, max_examples=2_000)
+hypothesis_settings.load_profile("default")
+
+
+def _local_server_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            pass
+        with psycopg.connect(LOCAL_SERVER, connect_timeout=2):
+            return True
+    except (OSError, psycopg.Error):
+        return False
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Database]:
+    """A Postgres server to make databases on: the local one, else an embedded one."""
+    if _local_server_reachable():
+        yield Database(url=LOCAL_SERVER)
+        return
+    with tempfile.TemporaryDirectory(prefix="artisan-pg-") as tmp:
+        db = start_embedded(Path(tmp))
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+def _fresh_database(server: Database, prefix: str) -> tuple[str, str]:
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(server.url)
+    info["dbname"] = name
+    return name, psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+
+
+def _drop_database(server: Database, name: str) -> None:
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def database(pg_server: Database) -> Iterator[Database]:
+    """A fresh database for this test session, with schema.sql applied."""
+    name, url = _fresh_database(pg_server, "artisan_test")
+    db = Database(url=url)
+    db.apply_schema()
+    try:
+        yield db
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            _drop_database(pg_server, name)
+
+
+@pytest.fixture
+def fresh_db(pg_server: Database) -> Iterator[Database]:
+    """A database of its own for one test, with schema.sql applied, dropped afterwards."""
+    name, url = _fresh_database(pg_server, "artisan_t")
+    db = Database(url=url)
+    db.apply_schema()
+    try:
+        yield db
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            _drop_database(pg_server, name)
+
+
+@pytest.fixture(scope="session")
+def anvil(settings: Settings) -> Iterator[Anvil]:
+    """One anvil per test run, on a free port."""
+    node = start_anvil(settings.anvil_bin, chain_id=settings.chain_id)
+    try:
+        yield node
+    finally:
+        node.stop()

@@ -1,0 +1,68 @@
+"""`artisan models register` pins a model file and registers it with the terms it was given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from artisan.chain.anvil import Anvil
+from artisan.chain.codec import terms_from_chain
+from artisan.chain.protocol import Protocol
+from artisan.cli import app
+from artisan.cli_models import parse_dao, parse_pricing
+from artisan.domain.types import Access, PricingKind
+from artisan.errors import DomainError
+from artisan.executor import models
+from artisan.executor.store import AssetStore, digest_of
+
+DAO = "0x" + "d0" * 20
+
+
+def test_pricing_and_dao_options_parse() -> None:
+    """fixed:PRICE and tiered:T=P,... become registry pricing; ADDR:BPS a DAO; typos are named."""
+    assert parse_pricing("fixed:1000") == (PricingKind.FIXED, 1000, (), ())
+    assert parse_pricing("tiered:0=30,10=20,100=5") == (
+        PricingKind.TIERED, 0, (0, 10, 100), (30, 20, 5),
+    )  # fmt: skip
+    assert parse_dao(f"{DAO}:250") == (DAO, 250) and parse_dao(None)[1] == 0
+    for bad in ("fixed:", "tiered:0=1,5", "flat:3"):
+        with pytest.raises(DomainError, match="--pricing"):
+            parse_pricing(bad)
+    with pytest.raises(DomainError, match="--dao"):
+        parse_dao(f"{DAO}:x")
+
+
+@pytest.mark.usefixtures("chain_snapshot")
+def test_models_register_pins_and_registers(
+    protocol: Protocol, anvil: Anvil, tmp_path: Path
+) -> None:
+    """The command stores the file under the data dir and registers its digest, tiers, access
+    and DAO; it prints the model id and CID."""
+    model_file = tmp_path / "m.onnx"
+    model_file.write_bytes(models.mlp(4, [8], 2, seed=9))
+    deployment = tmp_path / "deployment.json"
+    protocol.deployment.save(deployment)
+    env = {
+        "ARTISAN_RPC_URL": anvil.rpc_url,
+        "ARTISAN_DEPLOYMENT_FILE": str(deployment),
+        "ARTISAN_DATA_DIR": str(tmp_path / "data"),
+    }
+    args = ["models", "register", str(model_file), "--pricing", "tiered:0=300,5=200",
+            "--access", "allowlist", "--size-class", "2", "--dao", f"{DAO}:500"]  # fmt: skip
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    printed = orjson.loads(result.output)
+    store = AssetStore(tmp_path / "data" / "assets")
+    assert store.get(printed["cid"]) == model_file.read_bytes()
+    reg = protocol.registry.functions
+    raw = reg.getModel(printed["modelId"]).call()
+    terms = terms_from_chain(raw, reg.tiers(printed["modelId"]).call())
+    assert bytes(raw[0]) == digest_of(printed["cid"]) and raw[4] == Access.ALLOWLIST
+    assert terms.thresholds == (0, 5) and terms.prices == (300, 200) and terms.size_class == 2
+    assert terms.dao_treasury == DAO and terms.dao_share_bps == 500
+
+    again = CliRunner().invoke(app, args, env=env)  # the same file: its CID is taken
+    assert again.exit_code == 1

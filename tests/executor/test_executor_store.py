@@ -1,0 +1,64 @@
+"""The content-addressed store: CIDv1 raw sha2-256 addresses, atomic writes, verified reads."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from multiformats import CID, multihash
+
+from artisan.executor.errors import AssetNotFound, CorruptAsset, InvalidCid
+from artisan.executor.store import AssetStore, address, cid_of, digest_of
+
+
+def test_put_get_round_trip(store: AssetStore) -> None:
+    """A stored asset comes back byte for byte under its CIDv1 raw sha2-256 address."""
+    data = b"an input asset" * 100
+    asset = store.put(data)
+    assert asset.digest == hashlib.sha256(data).digest()
+    assert asset.cid == str(CID("base32", 1, "raw", multihash.wrap(asset.digest, "sha2-256")))
+    assert asset.cid.startswith("bafkrei") and asset.size == len(data)
+    assert store.has(asset.cid) and store.size(asset.cid) == len(data)
+    assert store.get(asset.cid) == data
+    assert store.put(data) == asset == address(data)
+
+
+def test_cid_and_digest_are_inverse() -> None:
+    """digest_of and cid_of convert between the CID string and the on-chain bytes32."""
+    digest = hashlib.sha256(b"x").digest()
+    assert digest_of(cid_of(digest)) == digest
+
+
+def test_writes_leave_no_temp_files(store: AssetStore) -> None:
+    """After puts, the store holds exactly one file per asset and no temp file."""
+    cids = {store.put(bytes([i]) * 10).cid for i in range(5)}
+    files = {p.name for p in store.root.rglob("*") if p.is_file()}
+    assert files == cids
+
+
+def test_corrupted_file_is_detected_and_healed(store: AssetStore) -> None:
+    """A file changed on disk raises CorruptAsset on read; putting the bytes again heals it."""
+    data = b"model bytes"
+    asset = store.put(data)
+    store.path_of(asset.cid).write_bytes(b"model bytez")
+    with pytest.raises(CorruptAsset, match=asset.cid):
+        store.get(asset.cid)
+    store.put(data)
+    assert store.get(asset.cid) == data
+
+
+def test_missing_and_invalid_cids(store: AssetStore) -> None:
+    """An absent asset is AssetNotFound; a malformed or non-raw/sha2-256 CID is InvalidCid."""
+    absent = address(b"never stored").cid
+    assert not store.has(absent)
+    with pytest.raises(AssetNotFound):
+        store.get(absent)
+    with pytest.raises(AssetNotFound):
+        store.size(absent)
+    dag_pb = str(CID("base32", 1, "dag-pb", multihash.digest(b"x", "sha2-256")))
+    blake = str(CID("base32", 1, "raw", multihash.digest(b"x", "blake2b-256")))
+    for bad in ["not-a-cid", dag_pb, blake]:
+        with pytest.raises(InvalidCid):
+            store.get(bad)
+    with pytest.raises(InvalidCid):
+        cid_of(b"short")

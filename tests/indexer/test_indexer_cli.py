@@ -1,0 +1,174 @@
+"""`artisan index` on a real anvil and Postgres: backfill, JSON progress, live, metrics, stops."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from artisan.chain.anvil import Anvil, free_port, start_anvil
+from artisan.chain.client import Signer, connect
+from artisan.chain.protocol import WAD, Protocol, deploy
+from artisan.cli import app
+from artisan.config import ANVIL_OPERATOR_KEY, Settings
+from artisan.storage.database import Database
+
+APPEND_KEYS = {"block", "head", "lag", "events", "events_total", "blocks_per_s", "events_per_s",
+               "eta_s", "elapsed_s", "phase"}  # fmt: skip
+
+
+class Deployed:
+    """A private anvil with the whole protocol deployed and its deployment file written."""
+
+    def __init__(self, settings: Settings, tmp_path: Path) -> None:
+        self.node: Anvil = start_anvil(settings.anvil_bin, chain_id=settings.chain_id)
+        w3 = connect(self.node.rpc_url)
+        self.deployer = Signer.from_key(w3, settings.deployer_key)
+        operator = Signer.from_key(w3, ANVIL_OPERATOR_KEY)
+        self.protocol: Protocol = deploy(
+            self.deployer, settings.artifacts_dir, operators=(operator.address,)
+        )
+        self.deployment_file = tmp_path / "deployment.json"
+        self.protocol.deployment.save(self.deployment_file)
+
+    def mint(self, times: int) -> None:
+        """``times`` mints, one transaction (and block) each: a Transfer event each."""
+        for _ in range(times):
+            self.deployer.send(self.protocol.token.functions.mint(self.deployer.address, WAD))
+
+    def protocol_logs(self) -> int:
+        """How many logs the protocol's contracts have emitted, read raw from the node."""
+        query = {
+            "fromBlock": hex(self.protocol.deployment.start_block),
+            "toBlock": "latest",
+            "address": list(self.protocol.deployment.addresses().values()),
+        }
+        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [query]}
+        reply = httpx.post(self.node.rpc_url, json=body, timeout=10).json()
+        return len(reply["result"])
+
+
+@pytest.fixture
+def deployed(settings: Settings, tmp_path: Path) -> Iterator[Deployed]:
+    chain = Deployed(settings, tmp_path)
+    try:
+        yield chain
+    finally:
+        chain.node.stop()
+
+
+class IndexProcess:
+    """`artisan index --json` as a subprocess, its stdout lines parsed as they come (its
+    stderr, for people, goes to a file that failures quote)."""
+
+    def __init__(self, env: dict[str, str], stderr: Path, *args: str) -> None:
+        cmd = [sys.executable, "-m", "artisan.cli", "index", "--json", *args]
+        self.stderr = stderr
+        with stderr.open("w") as errors:
+            self.process = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.PIPE, stderr=errors, text=True
+            )
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for text in self.process.stdout:
+            self.lines.put(orjson.loads(text))  # every line on stdout is one JSON object
+
+    def until(self, kind: str, timeout: float = 20.0, **match: object) -> dict[str, Any]:
+        """The next line of ``kind`` (whose fields include ``match``), collecting the rest."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(
+                    f"no {kind!r} line within {timeout} s: {self.seen}; stderr:"
+                    f" {self.stderr.read_text()}"
+                ) from None
+            self.seen.append(line)
+            if line["kind"] == kind and all(line.get(k) == v for k, v in match.items()):
+                return line
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=10)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._reader.join(5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+def _env(db: Database, chain: Deployed) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ARTISAN_RPC_URL": chain.node.rpc_url,
+        "ARTISAN_DATABASE_URL": db.url,
+        "ARTISAN_DEPLOYMENT_FILE": str(chain.deployment_file),
+    }
+
+
+def test_index_backfills_reports_follows_and_stops(
+    fresh_db: Database, deployed: Deployed, tmp_path: Path
+) -> None:
+    """Backfill with JSON progress, live follow, /metrics, a twin refused, clean exit on SIGTERM."""
+    deployed.mint(3)
+    expected = deployed.protocol_logs()
+    port = free_port()
+    env = _env(fresh_db, deployed)
+    args = ("--poll-interval", "0.2", "--metrics-port", str(port))
+    index = IndexProcess(env, tmp_path / "stderr.txt", *args)
+    try:
+        backfilled = index.until("backfilled")
+        appends = [line for line in index.seen if line["kind"] == "append"]
+        assert appends and all(line.keys() >= APPEND_KEYS for line in appends)
+        assert sum(line["events"] for line in appends) == expected == backfilled["events"]
+        assert appends[-1]["lag"] == 0 and appends[-1]["block"] == backfilled["block"]
+        index.until("following")
+
+        deployed.mint(1)
+        head = deployed.deployer.w3.eth.block_number
+        index.until("append", timeout=3.0, block=head, events=1, phase="follow")
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert f"artisan_indexer_events_total {float(expected + 1)}" in metrics
+
+        second = subprocess.run(
+            [sys.executable, "-m", "artisan.cli", "index", "--json", "--once"],
+            env=env, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert second.returncode == 1
+        assert "already running" in orjson.loads(second.stdout.splitlines()[-1])["message"]
+
+        assert index.stop(signal.SIGTERM) == 0
+        assert index.until("stopped", timeout=5.0)["block"] == head
+    finally:
+        index.close()
+    with fresh_db.connect() as conn:
+        stored = conn.execute("SELECT count(*) FROM live_events").fetchall()[0][0]
+    assert stored == expected + 1
+
+
+def test_index_without_an_rpc_url_says_why_and_exits_2() -> None:
+    """With no node to follow (and no --demo-chain) the command refuses, naming the way out."""
+    result = CliRunner().invoke(app, ["index"], env={"ARTISAN_RPC_URL": ""})
+    assert result.exit_code == 2
+    assert "--demo-chain" in result.output and "ARTISAN_RPC_URL" in result.output
