@@ -127,7 +127,9 @@ def index_command(
     metrics_port: Annotated[
         int, typer.Option(help="serve Prometheus /metrics on this port (0: off)")
     ] = 0,
-    finality_depth: Annotated[int, typer.Option(min=1, help="blocks until final")] = 64,
+    finality_depth: Annotated[
+        int | None, typer.Option(min=1, help="blocks until final; default ARTISAN_FINALITY_DEPTH")
+    ] = None,
     poll_interval: Annotated[float, typer.Option(min=0.01, help="seconds between polls")] = 1.0,
     ws: Annotated[
         str, typer.Option(help="newHeads websocket: auto (the node's, if offered), off, or a URL")
@@ -153,7 +155,8 @@ def index_command(
         )
         raise typer.Exit(2)
     intervals = ServiceIntervals(poll=poll_interval, prune=prune_interval)
-    options = _Options(json_lines, finality_depth, once, intervals)
+    depth = settings.finality_depth if finality_depth is None else finality_depth
+    options = _Options(json_lines, depth, once, intervals)
     with contextlib.ExitStack() as stack:
         reporter = Reporter(options.json_lines, 0)
         stack.callback(reporter.close)

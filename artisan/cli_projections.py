@@ -5,13 +5,18 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from artisan.config import Settings
-from artisan.errors import ArtisanError
+from artisan.errors import ArtisanError, ConfigError
+
+if TYPE_CHECKING:
+    from artisan.projections.runner import Runner
+    from artisan.projections.service import EpochSchedule
 
 projections_app = typer.Typer(no_args_is_help=True, help="Read models built from the event store.")
 console = Console()
@@ -32,31 +37,105 @@ def _fail(exc: ArtisanError) -> typer.Exit:
 def run(
     chain_id: int | None = typer.Option(None, help="default: the only indexed chain"),
     follow: bool = typer.Option(False, help="keep following the indexer's notifications"),
-    interval: float = typer.Option(5.0, help="seconds between catch-ups when following"),
+    interval: float = typer.Option(5.0, min=0.05, help="seconds between catch-ups when following"),
+    epoch_interval: float = typer.Option(
+        30.0, min=0.05, help="seconds between runs of the epoch job (ARTISAN_REWARD_*)"
+    ),
+    publish: bool = typer.Option(True, help="publish closed epochs' roots on chain"),
 ) -> None:
-    """Apply every new event to every projection (once, or following the indexer)."""
+    """Apply every new event to every projection, once or following the indexer. Following,
+    with ARTISAN_REWARD_EPOCH_LENGTH set, also closes each final epoch and publishes its root."""
     from artisan.projections.admin import chain_of
     from artisan.projections.runner import Runner
     from artisan.storage.database import open_database
 
-    db = open_database(_settings())
+    settings = _settings()
+    db = open_database(settings)
     try:
         chain = chain_of(db, chain_id)
         with Runner(db, chain) as runner:
             console.print_json(data=runner.catch_up())
             if follow:
-                stop = threading.Event()
-
-                def _stop(_sig: int, _frame: FrameType | None) -> None:
-                    stop.set()
-
-                signal.signal(signal.SIGINT, _stop)
-                signal.signal(signal.SIGTERM, _stop)
-                runner.follow(stop, interval=interval)
+                _follow(settings, runner, interval, epoch_interval, publish)
     except ArtisanError as exc:
         raise _fail(exc) from exc
     finally:
         db.close()
+
+
+def _follow(
+    settings: Settings, runner: Runner, interval: float, epoch_interval: float, publish: bool
+) -> None:
+    """Run the projection service until SIGINT or SIGTERM, or its first failure."""
+    from artisan.projections.service import ProjectionIntervals, ProjectionService
+    from artisan.scheduling import build_scheduler
+
+    epochs = _epoch_schedule(settings, runner.chain_id, publish)
+    stop = threading.Event()
+
+    def _stop(_sig: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    scheduler = build_scheduler()
+    service = ProjectionService(
+        runner,
+        scheduler,
+        epochs=epochs,
+        intervals=ProjectionIntervals(catch_up=interval, epochs=epoch_interval),
+        stop=stop,
+        on_closed=lambda closed: console.print_json(
+            data={"closed": [{"epoch": c.epoch, "root": c.root} for c in closed]}, indent=None
+        ),
+    )
+    scheduler.start()
+    try:
+        service.start()
+        service.wait()
+    finally:
+        service.stop()
+        scheduler.shutdown()
+    if service.failure is not None:
+        raise service.failure  # an ArtisanError is printed by the command; others trace
+
+
+def _epoch_schedule(settings: Settings, chain_id: int, publish: bool) -> EpochSchedule | None:
+    """The epoch job's inputs from the settings; None when no epoch length is set."""
+    from artisan.chain.client import Signer, connect
+    from artisan.chain.contracts import Deployment
+    from artisan.chain.protocol import attach
+    from artisan.projections.epochs import RewardConfig
+    from artisan.projections.publisher import ChainPublisher
+    from artisan.projections.service import EpochSchedule
+
+    if settings.reward_epoch_length == 0:
+        return None
+    deployment = Deployment.load(settings.deployment_file)
+    if deployment.chain_id != chain_id:
+        raise ConfigError(
+            f"the deployment file {settings.deployment_file} is for chain"
+            f" {deployment.chain_id}, the projections for chain {chain_id}"
+        )
+    genesis = settings.reward_genesis_block
+    config = RewardConfig(
+        genesis_block=deployment.start_block if genesis is None else genesis,
+        epoch_length=settings.reward_epoch_length,
+        default_pool=settings.reward_pool,
+        pools=dict(settings.reward_pools),
+    )
+    publisher = None
+    if publish:
+        if not settings.rpc_url:
+            raise ConfigError(
+                "ARTISAN_RPC_URL is not set: the epoch job publishes roots on chain"
+                " (or pass --no-publish to close epochs without publishing)"
+            )
+        w3 = connect(settings.rpc_url)
+        key = settings.reward_publisher_key or settings.deployer_key
+        protocol = attach(w3, deployment, settings.artifacts_dir)
+        publisher = ChainPublisher(protocol, Signer.from_key(w3, key), mint=settings.reward_mint)
+    return EpochSchedule(config, settings.finality_depth, publisher)
 
 
 @projections_app.command("rebuild")

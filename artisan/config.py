@@ -40,10 +40,30 @@ class Settings(BaseSettings):
         REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
     )
     anvil_block_time: float = Field(default=0.0, ge=0, description="0: mine on each transaction")
+    finality_depth: int = Field(
+        default=64, gt=0, description="blocks under the head before a block is final"
+    )
+    # Reward epochs (docs/REWARDS.md); the epoch job of `artisan projections run --follow`.
+    reward_epoch_length: int = Field(default=0, ge=0, description="blocks; 0: no epoch job")
+    reward_genesis_block: int | None = Field(
+        default=None, ge=0, description="first block of epoch 1; empty: the deploy block"
+    )
+    reward_pool: int = Field(default=0, ge=0, description="$ART wei paid out per epoch")
+    reward_pools: dict[int, int] = Field(
+        default_factory=dict, description='per-epoch pools, JSON: {"3": 5000000000000000000}'
+    )
+    reward_publisher_key: str | None = Field(
+        default=None, description="publishes epoch roots; empty: the deployer key"
+    )
+    reward_mint: bool = Field(
+        default=False, description="dev chains: the publisher mints each epoch's total"
+    )
 
-    @field_validator("deployer_key", "operator_key")
+    @field_validator("deployer_key", "operator_key", "reward_publisher_key")
     @classmethod
-    def _is_private_key(cls, value: str) -> str:
+    def _is_private_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         raw = value.removeprefix("0x")
         if len(raw) != 64 or any(c not in "0123456789abcdefABCDEF" for c in raw):
             raise ValueError("must be a 32-byte hex private key")
@@ -67,6 +87,14 @@ class Settings(BaseSettings):
     def _is_rpc_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://", "ws://", "wss://")):
             raise ValueError("must be an http(s):// or ws(s):// URL or empty for a local anvil")
+        return value
+
+    @field_validator("reward_pools")
+    @classmethod
+    def _pools_are_epochs(cls, value: dict[int, int]) -> dict[int, int]:
+        bad = [f"{e}: {p}" for e, p in value.items() if e < 1 or p < 0]
+        if bad:
+            raise ValueError(f"epochs are numbered from 1 and pools are >= 0: {', '.join(bad)}")
         return value
 
 

@@ -9,6 +9,8 @@ with the proof the projection serves.
 
 from __future__ import annotations
 
+import threading
+
 from rich.table import Table
 
 from artisan.audit import chain_events, protocol_abis
@@ -20,11 +22,13 @@ from artisan.indexer.decoder import ContractAbi
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.projections import positions
-from artisan.projections.epoch_job import close_final_epochs, proof_for
+from artisan.projections.epoch_job import ClosedEpoch, proof_for
 from artisan.projections.epochs import RewardConfig
 from artisan.projections.publisher import ChainPublisher
-from artisan.projections.runner import run_once
+from artisan.projections.runner import Runner, run_once
+from artisan.projections.service import EpochSchedule, ProjectionIntervals, ProjectionService
 from artisan.projections.verify import verify
+from artisan.scheduling import build_scheduler
 
 # The dev chain mines a block per transaction, so a few blocks on top make a block final.
 FINALITY = 2
@@ -35,8 +39,9 @@ def _contracts(protocol: Protocol) -> list[ContractAbi]:
     return protocol_abis(protocol.deployment, protocol.artifacts)
 
 
-def _index_and_project(state: DemoState) -> int:
-    """Index every protocol log so far, run the projections; the indexed tip block."""
+def _index_and_project(state: DemoState, *, project: bool = True) -> int:
+    """Index every protocol log so far, run the projections (unless told not to); the indexed
+    tip block."""
     d = state.protocol.deployment
     with (
         JsonRpcSource(state.env.rpc_url) as source,
@@ -50,7 +55,8 @@ def _index_and_project(state: DemoState) -> int:
         ) as indexer,
     ):
         indexer.backfill()
-    run_once(state.env.db, d.chain_id)
+    if project:
+        run_once(state.env.db, d.chain_id)
     with state.env.db.connect() as conn:
         tip = positions.indexed_block(conn, d.chain_id)
     check(tip is not None, "the indexer reached a block")
@@ -132,20 +138,44 @@ def stage_index_and_verify(state: DemoState) -> None:
 
 
 def stage_epoch_rewards(state: DemoState) -> None:
-    """The epoch job closes a final epoch, publishes its root; a creator claims from the proof."""
+    """The projection service's scheduled epoch job closes a final epoch and publishes its
+    root; a creator claims from the proof the projection serves."""
     p, d, w3 = state.protocol, state.protocol.deployment, state.env.w3
-    # Mine past the epoch's end and the finality depth, then bring the projections up to date.
+    # Mine past the epoch's end and the finality depth, and index: the service, woken by the
+    # indexer's NOTIFY, brings the projections up to date and its epoch job closes the epoch.
     head = w3.eth.block_number
     genesis = d.start_block
     end = genesis + EPOCH_LENGTH
     if head < end + FINALITY + 1:
         w3.provider.make_request("anvil_mine", [hex(end + FINALITY + 1 - head)])  # type: ignore[arg-type]
-    _index_and_project(state)
     config = RewardConfig(genesis_block=genesis, epoch_length=EPOCH_LENGTH, default_pool=90 * WAD)
     publisher = ChainPublisher(p, state.deployer, mint=True)
-    closed = close_final_epochs(
-        state.env.db, d.chain_id, config, finality_depth=FINALITY, publisher=publisher
-    )
+    closed: list[ClosedEpoch] = []
+    done = threading.Event()
+
+    def on_closed(epochs: list[ClosedEpoch]) -> None:
+        closed.extend(epochs)
+        done.set()
+
+    scheduler = build_scheduler()
+    scheduler.start()
+    with Runner(state.env.db, d.chain_id) as runner:
+        service = ProjectionService(
+            runner,
+            scheduler,
+            epochs=EpochSchedule(config, FINALITY, publisher),
+            intervals=ProjectionIntervals(catch_up=1.0, epochs=0.2),
+            stop=done,
+            on_closed=on_closed,
+        )
+        service.start()
+        try:
+            _index_and_project(state, project=False)
+            service.wait(60.0)
+        finally:
+            service.stop()
+            scheduler.shutdown()
+    check(service.failure is None, f"the projection service ran without failure: {service.failure}")
     check(len(closed) >= 1, "an epoch closed")
     epoch, root = closed[0].epoch, closed[0].root or ""
     check(root != "" and publisher.published_root(epoch) == root, "the epoch's root is on-chain")

@@ -1,11 +1,10 @@
 """The live indexer as scheduled jobs: catching up with the head, pruning, refreshing metrics.
 
-``build_scheduler`` makes the one APScheduler ``BackgroundScheduler`` of a process; the
-indexer service adds its jobs to it, and other services (the projections) add theirs to the
-same one. The indexer's catch-up job runs every ``poll_interval`` seconds, at most one
-instance at a time, missed runs coalesced into one; a ``HeadSignal`` (websocket newHeads)
-runs it at once when a block is announced. Pruning and the metrics refresh run beside it on
-their own intervals and their own connections.
+The indexer service adds its jobs to the process's one scheduler (``artisan.scheduling``;
+``build_scheduler`` is re-exported here), beside the other services' jobs. The catch-up job
+runs every ``poll_interval`` seconds, at most one instance at a time, missed runs coalesced
+into one; a ``HeadSignal`` (websocket newHeads) runs it at once when a block is announced.
+Pruning and the metrics refresh run beside it on their own intervals and connections.
 
 A job never swallows a failure: the first one is kept, the service stops, and ``wait``
 returns so that its owner can report it and exit. Stopping is prompt: the catch-up job checks
@@ -20,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -29,6 +27,9 @@ from artisan.indexer.metrics import IndexerMetrics
 from artisan.indexer.pruning import BlockPruner
 from artisan.indexer.retry import TRANSIENT_ERRORS
 from artisan.indexer.source import HeadSignal
+from artisan.scheduling import build_scheduler
+
+__all__ = ["IndexerService", "ServiceIntervals", "build_scheduler", "interruptible_sleep"]
 
 CATCH_UP_JOB = "indexer.catch-up"
 PRUNE_JOB = "indexer.prune"
@@ -37,17 +38,6 @@ METRICS_JOB = "indexer.metrics"
 
 class ServiceStopping(Exception):
     """Raised out of a backoff sleep once the service is stopping: unwinds the current step."""
-
-
-def build_scheduler(max_workers: int = 4) -> BackgroundScheduler:
-    """The process's scheduler (not started): UTC, a small thread pool, and job defaults of one
-    instance at a time with missed runs coalesced. Services add their jobs, then the owner
-    starts it, and shuts it down last."""
-    return BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(max_workers)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        timezone=UTC,
-    )
 
 
 def interruptible_sleep(stop: threading.Event) -> Callable[[float], None]:

@@ -1,7 +1,10 @@
 """Projections: read models rebuilt by replaying the event store, exactly once.
 
     with Runner(db, chain_id) as runner:          # one runner per chain (advisory lock)
-        runner.follow(stop_event, interval=5.0)   # LISTEN artisan_events, and a schedule
+        runner.catch_up()                         # every projection to the store's head
+        ProjectionService(runner, scheduler, epochs=EpochSchedule(...)).start()
+                                                  # live: on NOTIFY artisan_events and a
+                                                  # schedule; closes and publishes epochs
     admin.rebuild(db, name=None)                  # empty and replay one projection, or all
     admin.status(db)                              # position, lag, pending reorg per projection
     verify.verify(db, events, block=..., rewards=config)   # mismatches, [] when all agree
@@ -12,8 +15,8 @@ allowlists, versioned by block range), ``executions`` (trails with credits and r
 ``curation`` (signals, versioned), ``rewards`` (published epochs, claims). Read models derived
 from them: ``lineage`` (a view) and ``curation_scores``. The machinery: ``runner`` (with
 ``bulk``: long replays build reader indexes once, at the end), ``tracking``, ``positions``,
-``history`` and ``versions`` (block-range history), ``tables``
-and ``digest`` (proofs of indexing), ``audit`` (metering rule), ``reward_rule``, ``epochs``,
-``epoch_job``, ``publisher``. ``synthetic`` generates realistic histories for tests and the
-benchmark. The rules are written out in docs/REWARDS.md.
+``history`` and ``versions`` (block-range history), ``tables`` and ``digest`` (proofs of
+indexing), ``audit`` (metering rule), ``reward_rule``, ``epochs``, ``epoch_job``,
+``publisher``, ``service`` (the scheduled jobs). ``synthetic`` generates realistic histories
+for tests and the benchmark. The rules are written out in docs/REWARDS.md.
 """

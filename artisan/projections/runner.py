@@ -15,8 +15,9 @@ it): each free connection takes the waiting projection that has cost the most so
 heaviest one is never left to run alone at the end. A projection is stepped by one connection
 at a time, in order.
 
-The runner wakes on NOTIFY ``artisan_events`` (sent by the indexer when it commits) and on a
-schedule, whichever comes first. One runner per chain: it holds an advisory lock for life.
+Live, ``service.ProjectionService`` runs it on NOTIFY ``artisan_events`` (sent by the indexer
+when it commits) and on a schedule, whichever comes first. One runner per chain: it holds an
+advisory lock for life.
 """
 
 from __future__ import annotations
@@ -30,14 +31,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
-from psycopg import sql
 
 from artisan.projections import bulk, positions, tracking
 from artisan.projections.abc import Projection
 from artisan.projections.errors import TrackingConflict
 from artisan.projections.registry import ALL
 from artisan.storage.database import Database
-from artisan.storage.event_store import NOTIFY_CHANNEL
 from artisan.storage.writer_lock import acquire_writer_connection, release_writer_connection
 
 log = logging.getLogger(__name__)
@@ -238,19 +237,6 @@ class Runner:
                 for future in [pool.submit(lane, conn) for conn in self._conns[:lanes]]:
                     future.result()
         return {p.name: out[p.name] for p in self.projections}
-
-    def follow(self, stop: threading.Event, interval: float = 5.0) -> None:
-        """Catch up whenever the indexer notifies, and every ``interval`` seconds, until stop."""
-        with self.db.connect(autocommit=True) as listener:
-            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
-            while not stop.is_set():
-                self.catch_up()
-                # Wait for one notification (or the timeout), then drain the rest: one
-                # catch-up serves every append that happened meanwhile.
-                for _ in listener.notifies(timeout=interval, stop_after=1):
-                    pass
-                for _ in listener.notifies(timeout=0.0):
-                    pass
 
 
 def run_once(db: Database, chain_id: int, **kwargs: Any) -> dict[str, int]:

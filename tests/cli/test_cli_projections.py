@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ from artisan.chain.anvil import Anvil
 from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD, Protocol
 from artisan.cli import app
+from artisan.config import REPO_ROOT
 from artisan.domain.eip712 import sign_request
 from artisan.domain.types import InferenceRequest, Meter
 from artisan.indexer.indexer import Indexer
@@ -84,3 +89,64 @@ def test_run_status_verify_and_a_tampered_row(
     rebuilt = runner.invoke(app, ["projections", "rebuild"], env=env)
     assert rebuilt.exit_code == 0
     assert runner.invoke(app, ["verify"], env=env).exit_code == 0
+
+
+def test_run_follow_closes_and_publishes_epochs_and_stops_on_sigterm(
+    fresh_db: Database,
+    anvil: Anvil,
+    w3: Web3,
+    protocol: Protocol,
+    deployer: Signer,
+    operator: Signer,
+    tmp_path: Path,
+) -> None:
+    """`projections run --follow` with reward settings closes the final epoch, publishes its
+    root on chain, prints it, and exits 0 on SIGTERM; bad reward settings exit 1, named."""
+    d = protocol.deployment
+    genesis = w3.eth.block_number + 1
+    user = new_user(w3, protocol, deployer)
+    model = register_model(deployer, protocol, ModelSpec(secrets.token_bytes(32), fixed_price=WAD))
+    req = InferenceRequest(user.address, model, secrets.token_bytes(32), bytes(32), 1, 10 * WAD,
+                           1, 2**40)  # fmt: skip
+    sig = sign_request(req, user.key, d.chain_id, d.ledger)
+    record_batch(operator, protocol, [BatchItem(req, sig, Meter(10, 20, 30, 40, 0), bytes(32))])
+    w3.provider.make_request("anvil_mine", [hex(30)])  # type: ignore[arg-type]
+    with (
+        JsonRpcSource(anvil.rpc_url) as source,
+        Indexer(fresh_db, source, d.chain_id, protocol_abis(d, protocol.artifacts),
+                finality_depth=2, start_block=d.start_block) as indexer,
+    ):  # fmt: skip
+        indexer.backfill()
+    env = {
+        **os.environ,
+        **_env(fresh_db, anvil, protocol, tmp_path),
+        "ARTISAN_FINALITY_DEPTH": "2",
+        "ARTISAN_REWARD_EPOCH_LENGTH": "20",
+        "ARTISAN_REWARD_GENESIS_BLOCK": str(genesis),
+        "ARTISAN_REWARD_POOL": str(7 * WAD),
+        "ARTISAN_REWARD_MINT": "true",
+    }
+    command = [sys.executable, "-m", "artisan.cli", "projections", "run", "--follow",
+               "--interval", "0.2", "--epoch-interval", "0.2"]  # fmt: skip
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=REPO_ROOT)  # fmt: skip
+    try:
+        seen = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if '"closed"' in line:
+                break
+        closed = json.loads(seen[-1])["closed"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, "".join(seen)
+    finally:
+        proc.kill()
+    assert closed[0]["epoch"] == 1
+    onchain = bytes(protocol.distributor.functions.epochs(1).call()[0])
+    assert "0x" + onchain.hex() == closed[0]["root"]
+
+    bad = CliRunner().invoke(
+        app, ["projections", "run", "--follow"], env={**env, "ARTISAN_REWARD_POOLS": '{"0": 5}'}
+    )
+    assert bad.exit_code != 0 and "ARTISAN_REWARD_POOLS" in bad.stdout

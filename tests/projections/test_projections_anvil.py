@@ -13,50 +13,21 @@ from artisan.chain.client import Signer
 from artisan.chain.codec import request_tuple
 from artisan.chain.protocol import WAD, Protocol
 from artisan.domain.eip712 import execution_id, sign_request
-from artisan.domain.types import InferenceRequest, Meter
-from artisan.indexer.decoder import ContractAbi, EventDecoder
+from artisan.indexer.decoder import EventDecoder
 from artisan.indexer.fetch import fetch_range
-from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.projections import positions
 from artisan.projections.epoch_job import close_final_epochs, epoch_leaves, proof_for
 from artisan.projections.epochs import RewardConfig
 from artisan.projections.events import from_rows
 from artisan.projections.publisher import ChainPublisher
-from artisan.projections.runner import run_once
 from artisan.projections.verify import verify
 from artisan.storage.database import Database
-from tests.chain.helpers import User, new_user
+from tests.chain.helpers import new_user
+
+from .chain_support import EPOCH_LENGTH, FINALITY, METER, contracts, index, request
 
 pytestmark = pytest.mark.usefixtures("chain_snapshot")
-
-METER = Meter(input_units=64, gpu_micros=150, latency_micros=2_000, storage_bytes=512,
-              concurrent_load=1)  # fmt: skip
-FINALITY = 3
-EPOCH_LENGTH = 40
-
-
-def request(user: User, model_id: int, nonce: int, input_digest: bytes) -> InferenceRequest:
-    return InferenceRequest(user.address, model_id, input_digest, secrets.token_bytes(32), 1,
-                            10 * WAD, nonce, 2**40)  # fmt: skip
-
-
-def contracts(protocol: Protocol) -> list[ContractAbi]:
-    return [
-        ContractAbi(address.lower(), protocol.artifacts[name].abi)
-        for name, address in protocol.deployment.addresses().items()
-    ]
-
-
-def index(db: Database, anvil: Anvil, protocol: Protocol) -> None:
-    d = protocol.deployment
-    with (
-        JsonRpcSource(anvil.rpc_url) as source,
-        Indexer(db, source, d.chain_id, contracts(protocol), finality_depth=FINALITY,
-                start_block=d.start_block) as indexer,
-    ):  # fmt: skip
-        indexer.backfill()
-    run_once(db, d.chain_id)
 
 
 def test_full_cycle_from_executions_to_a_claim(

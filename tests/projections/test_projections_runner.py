@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 from artisan.projections import tracking
@@ -80,29 +77,6 @@ def test_one_runner_per_chain(store: Database) -> None:
         with pytest.raises(WriterLockHeld):
             Runner(store, CHAIN_ID)
         Runner(store, CHAIN_ID + 1).close()
-
-
-def test_follow_wakes_on_the_indexer_notification(store: Database) -> None:
-    """Appended events are projected well before the schedule's next tick."""
-    gen = seeded(store, blocks=3)
-    stop = threading.Event()
-    with Runner(store, CHAIN_ID) as runner:
-        thread = threading.Thread(target=runner.follow, args=(stop, 60.0), daemon=True)
-        thread.start()
-        try:
-            time.sleep(0.5)  # the first catch-up is done; the runner waits on LISTEN
-            with SeedWriter(store, CHAIN_ID) as writer:
-                write(writer, gen.blocks(2, txs=4))
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and any(s.lag for s in status(store, CHAIN_ID)):
-                time.sleep(0.05)
-            assert all(s.lag == 0 for s in status(store, CHAIN_ID))
-        finally:
-            stop.set()
-            with store.connect(autocommit=True) as conn:
-                conn.execute("SELECT pg_notify('artisan_events', 'stop')")
-            thread.join(10)
-    assert not thread.is_alive()
 
 
 def test_rebuild_replays_to_the_same_digest_and_status_reports_lag(store: Database) -> None:

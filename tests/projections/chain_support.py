@@ -1,0 +1,45 @@
+"""Shared by the projection tests on anvil: requests, the protocol's ABIs, index-and-project."""
+
+from __future__ import annotations
+
+import secrets
+
+from artisan.chain.anvil import Anvil
+from artisan.chain.protocol import WAD, Protocol
+from artisan.domain.types import InferenceRequest, Meter
+from artisan.indexer.decoder import ContractAbi
+from artisan.indexer.indexer import Indexer
+from artisan.indexer.rpc import JsonRpcSource
+from artisan.projections.runner import run_once
+from artisan.storage.database import Database
+from tests.chain.helpers import User
+
+METER = Meter(input_units=64, gpu_micros=150, latency_micros=2_000, storage_bytes=512,
+              concurrent_load=1)  # fmt: skip
+FINALITY = 3
+EPOCH_LENGTH = 40
+
+
+def request(user: User, model_id: int, nonce: int, input_digest: bytes) -> InferenceRequest:
+    return InferenceRequest(user.address, model_id, input_digest, secrets.token_bytes(32), 1,
+                            10 * WAD, nonce, 2**40)  # fmt: skip
+
+
+def contracts(protocol: Protocol) -> list[ContractAbi]:
+    return [
+        ContractAbi(address.lower(), protocol.artifacts[name].abi)
+        for name, address in protocol.deployment.addresses().items()
+    ]
+
+
+def index(db: Database, anvil: Anvil, protocol: Protocol, *, project: bool = True) -> None:
+    """Backfill the chain into the event store; then, unless told not to, the projections."""
+    d = protocol.deployment
+    with (
+        JsonRpcSource(anvil.rpc_url) as source,
+        Indexer(db, source, d.chain_id, contracts(protocol), finality_depth=FINALITY,
+                start_block=d.start_block) as indexer,
+    ):  # fmt: skip
+        indexer.backfill()
+    if project:
+        run_once(db, d.chain_id)
