@@ -1,12 +1,20 @@
 """Independent re-reading of the chain for `artisan verify`: logs straight from the node,
-decoded without the event store, as the envelopes the projections' in-memory twins take."""
+decoded without the event store, as the envelopes the projections' in-memory twins take; and
+the ledger's own balances at a block, read by ``eth_call``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from web3 import Web3
+
+from artisan.chain.client import connect
 from artisan.chain.contracts import Artifact, Deployment
+from artisan.chain.protocol import Protocol
 from artisan.indexer.decoder import ContractAbi, EventDecoder
 from artisan.indexer.fetch import fetch_range
 from artisan.indexer.rpc import JsonRpcSource
+from artisan.projections.balances import LedgerBalance
 from artisan.projections.events import Event, from_rows
 
 
@@ -33,3 +41,26 @@ def chain_events(
         )
     rows = EventDecoder(contracts).rows(deployment.chain_id, fetched.logs, fetched.timestamps)
     return from_rows(rows)
+
+
+class LedgerReader:
+    """The ledger's own balances of accounts at a block (``eth_call`` at that block), for
+    ``verify``'s balance check. Each account costs three calls; verify is an audit, not a
+    hot path."""
+
+    def __init__(self, rpc_url: str, deployment: Deployment, artifacts: dict[str, Artifact]):
+        self._w3 = connect(rpc_url)
+        self._ledger = Protocol(w3=self._w3, deployment=deployment, artifacts=artifacts).ledger
+
+    def __call__(self, accounts: Sequence[str], block: int) -> dict[str, LedgerBalance]:
+        f, out = self._ledger.functions, {}
+        for account in accounts:
+            address = Web3.to_checksum_address(account)
+            amount, unlock_at = f.pendingWithdrawal(address).call(block_identifier=block)
+            out[account] = LedgerBalance(
+                f.escrowOf(address).call(block_identifier=block),
+                f.owed(address).call(block_identifier=block),
+                amount,
+                unlock_at,
+            )
+        return out

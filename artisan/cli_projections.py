@@ -15,6 +15,8 @@ from artisan.config import Settings
 from artisan.errors import ArtisanError, ConfigError
 
 if TYPE_CHECKING:
+    from artisan.chain.contracts import Deployment
+    from artisan.projections.epochs import RewardConfig
     from artisan.projections.runner import Runner
     from artisan.projections.service import EpochSchedule
 
@@ -100,12 +102,26 @@ def _follow(
         raise service.failure  # an ArtisanError is printed by the command; others trace
 
 
+def _reward_config(settings: Settings, deployment: Deployment) -> RewardConfig | None:
+    """How epochs are cut and funded, from the settings; None when no epoch length is set."""
+    from artisan.projections.epochs import RewardConfig
+
+    if settings.reward_epoch_length == 0:
+        return None
+    genesis = settings.reward_genesis_block
+    return RewardConfig(
+        genesis_block=deployment.start_block if genesis is None else genesis,
+        epoch_length=settings.reward_epoch_length,
+        default_pool=settings.reward_pool,
+        pools=dict(settings.reward_pools),
+    )
+
+
 def _epoch_schedule(settings: Settings, chain_id: int, publish: bool) -> EpochSchedule | None:
     """The epoch job's inputs from the settings; None when no epoch length is set."""
     from artisan.chain.client import Signer, connect
     from artisan.chain.contracts import Deployment
     from artisan.chain.protocol import attach
-    from artisan.projections.epochs import RewardConfig
     from artisan.projections.publisher import ChainPublisher
     from artisan.projections.service import EpochSchedule
 
@@ -117,13 +133,8 @@ def _epoch_schedule(settings: Settings, chain_id: int, publish: bool) -> EpochSc
             f"the deployment file {settings.deployment_file} is for chain"
             f" {deployment.chain_id}, the projections for chain {chain_id}"
         )
-    genesis = settings.reward_genesis_block
-    config = RewardConfig(
-        genesis_block=deployment.start_block if genesis is None else genesis,
-        epoch_length=settings.reward_epoch_length,
-        default_pool=settings.reward_pool,
-        pools=dict(settings.reward_pools),
-    )
+    config = _reward_config(settings, deployment)
+    assert config is not None
     publisher = None
     if publish:
         if not settings.rpc_url:
@@ -205,8 +216,9 @@ def verify_command(
     ),
 ) -> None:
     """Re-read the chain without the event store, recompute the projections in memory and
-    compare digests, costs and reward roots; print each mismatch, exit 1 on any."""
-    from artisan.audit import chain_events
+    compare digests, costs, reward roots (with ARTISAN_REWARD_* set) and every account's
+    balances with the ledger's own state; print each mismatch, exit 1 on any."""
+    from artisan.audit import LedgerReader, chain_events
     from artisan.chain.contracts import Deployment
     from artisan.chain.protocol import load_artifacts
     from artisan.projections import admin
@@ -226,10 +238,15 @@ def verify_command(
                 console.print("[red]the projections have applied nothing yet[/red]")
                 raise typer.Exit(2)
             block = min(b for b in reached if b is not None)
-        events = chain_events(
-            settings.rpc_url, deployment, load_artifacts(settings.artifacts_dir), block
+        artifacts = load_artifacts(settings.artifacts_dir)
+        events = chain_events(settings.rpc_url, deployment, artifacts, block)
+        mismatches = verify(
+            db,
+            events,
+            block=block,
+            rewards=_reward_config(settings, deployment),
+            ledger=LedgerReader(settings.rpc_url, deployment, artifacts),
         )
-        mismatches = verify(db, events, block=block)
     except ArtisanError as exc:
         raise _fail(exc) from exc
     finally:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from eth_account import Account
+from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 from rich.table import Table
 
@@ -263,13 +264,23 @@ STAGES = (
 )
 
 
+def demo_database_name(settings: Settings) -> str:
+    """The demo's own database: ``artisan_demo`` on the embedded server; beside a configured
+    database, its name with ``_demo`` (two demos on one server, as in concurrent test runs,
+    must not drop each other's)."""
+    if not settings.database_url:
+        return "artisan_demo"
+    name = conninfo_to_dict(settings.database_url).get("dbname") or "artisan"
+    return f"{name}_demo"[:63]
+
+
 def run_demo(settings: Settings, console: Console | None = None) -> DemoState:
     console = console or Console()
     t0 = time.monotonic()
     with open_environment(settings) as env:
         if env.embedded_chain:
             # A new chain each run: the outbox, event store and projections must start empty too.
-            env.db = env.db.recreate("artisan_demo")
+            env.db = env.db.recreate(demo_database_name(settings))
         where = "embedded Postgres" if not settings.database_url else "configured Postgres"
         chain = "local anvil" if env.embedded_chain else env.rpc_url
         console.print(f"[bold]Artisan demo[/bold]: {where}, chain {chain}")

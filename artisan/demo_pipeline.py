@@ -13,7 +13,7 @@ import threading
 
 from rich.table import Table
 
-from artisan.audit import chain_events, protocol_abis
+from artisan.audit import LedgerReader, chain_events, protocol_abis
 from artisan.chain.protocol import WAD, Protocol
 from artisan.demo_state import DemoState, check
 from artisan.executor.emit_config import EmitterConfig
@@ -22,6 +22,7 @@ from artisan.indexer.decoder import ContractAbi
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.projections import positions
+from artisan.projections.balances import stored_at
 from artisan.projections.epoch_job import ClosedEpoch, proof_for
 from artisan.projections.epochs import RewardConfig
 from artisan.projections.publisher import ChainPublisher
@@ -132,9 +133,17 @@ def stage_index_and_verify(state: DemoState) -> None:
         f"lineage edges {dict(ranking)}"
     )
     events = chain_events(state.env.rpc_url, d, state.protocol.artifacts, tip)
-    mismatches = verify(state.env.db, events, block=tip)
+    ledger = LedgerReader(state.env.rpc_url, d, state.protocol.artifacts)
+    mismatches = verify(state.env.db, events, block=tip, ledger=ledger)
     check(mismatches == [], f"verify finds the projections equal to the chain: {mismatches}")
-    state.console.print("  verify: projections, costs and digests agree with a fresh chain read")
+    with state.env.db.connect() as conn:
+        held = stored_at(conn, tip)
+    check(len(held) >= 3, "balances are projected for the users, operator and creators")
+    state.console.print(
+        f"  verify: projections, costs and digests agree with a fresh chain read, and the"
+        f" {len(held)} accounts' escrow, credits and pending withdrawals equal the ledger's"
+        f" own state at block {tip}"
+    )
 
 
 def stage_epoch_rewards(state: DemoState) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
 from rich.console import Console
 
 from artisan.config import load_settings
-from artisan.demo import run_demo
+from artisan.demo import demo_database_name, run_demo
 from artisan.storage.database import Database
 
 
@@ -17,6 +19,16 @@ def test_demo_runs_every_stage(database: Database, tmp_path: Path) -> None:
     settings = load_settings(
         database_url=database.url, data_dir=tmp_path, deployment_file=tmp_path / "deployment.json"
     )
-    state = run_demo(settings, Console(file=io.StringIO()))
+    own = demo_database_name(settings)
+    try:
+        state = run_demo(settings, Console(file=io.StringIO()))
+    finally:
+        with psycopg.connect(database.url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(own))
+            )
     assert len(state.executions) == 4
     assert (tmp_path / "deployment.json").exists()
+    # Its own database beside the configured one, so concurrent runs on one server never meet.
+    assert own.endswith("_demo") and own != demo_database_name(load_settings())
+    assert psycopg.conninfo.conninfo_to_dict(state.env.db.url)["dbname"] == own

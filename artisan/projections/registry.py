@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from artisan.projections.abc import Projection, ReadModel
+from artisan.projections.balances import BalancesProjection
 from artisan.projections.curation import CurationProjection
 from artisan.projections.errors import UnknownProjection
 from artisan.projections.executions import ExecutionsProjection
@@ -15,6 +16,7 @@ ALL: tuple[Projection, ...] = (
     ExecutionsProjection(),
     CurationProjection(),
     RewardsProjection(),
+    BalancesProjection(),
 )
 # What digests and verify cover: every projection, and the views derived from them.
 READ_MODELS: tuple[ReadModel, ...] = (*ALL, LineageView())

@@ -29,7 +29,10 @@ CONTRACT_EVENTS = {
         "ModelRegistered", "PricingSet", "AccessSet", "AccessGranted", "AccessRevoked",
         "LicenseSet", "DaoSet", "KindSet", "ModelTransferred",
     ),
-    "ExecutionLedger": ("RatesSet", "InferenceExecuted", "Settlement", "TreasurySet"),
+    "ExecutionLedger": (
+        "RatesSet", "InferenceExecuted", "Settlement", "TreasurySet", "Deposited",
+        "WithdrawalRequested", "EscrowWithdrawn", "Withdrawn",
+    ),
     "Curation": ("Signaled", "Unsignaled"),
     "Feedback": ("Rated",),
     "RewardDistributor": ("EpochPublished", "Claimed"),
@@ -40,7 +43,7 @@ RATES = DEV_RATES
 # Relative frequency of each action per transaction.
 DEFAULT_MIX: Mapping[str, int] = {
     "register": 3, "remix": 3, "terms": 2, "transfer": 1, "access": 1, "execute": 30,
-    "rate": 10, "signal": 8, "unsignal": 3, "epoch": 1,
+    "rate": 10, "signal": 8, "unsignal": 3, "epoch": 1, "withdraw": 2, "exit": 2,
 }  # fmt: skip
 
 
@@ -143,6 +146,7 @@ class HistoryGenerator:
         With ``executions``, the block is one batch of that many executions instead.
         """
         self._open_block()
+        self.actions.now = self.timestamp
         if not self._rates_set:
             self._rates_set = True
             self._begin(0)

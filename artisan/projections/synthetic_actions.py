@@ -40,6 +40,9 @@ class World:
     signals: dict[int, tuple[str, int]] = field(default_factory=dict)  # active: curator, amount
     published: list[tuple[int, list[tuple[str, int]]]] = field(default_factory=list)
     next_signal: int = 1
+    escrow: dict[str, int] = field(default_factory=dict)
+    owed: dict[str, int] = field(default_factory=dict)
+    requests: dict[str, tuple[int, int]] = field(default_factory=dict)  # amount, unlockAt
 
 
 @dataclass
@@ -54,6 +57,8 @@ class Actions:
     treasury: str
     daos: list[str]
     world: World = field(default_factory=World)
+    now: int = 0  # the block's timestamp
+    withdrawal_delay: int = 60  # seconds: five synthetic blocks
 
     def _model(self) -> int | None:
         return self.rng.randint(1, len(self.world.models)) if self.world.models else None
@@ -162,6 +167,14 @@ class Actions:
         cost = quote(t, prior, self.rates, meter, priority)
         credits = settle(cost, self.rates, model_id, w.models, operator=operator,
                          treasury=self.treasury)  # fmt: skip
+        escrow = w.escrow.get(user, 0)
+        if escrow < cost:  # the user tops up first (in this transaction, for brevity)
+            top_up = cost - escrow + rng.randrange(10**18)
+            emit("Deposited", user=user, amount=top_up)
+            escrow += top_up
+        w.escrow[user] = escrow - cost
+        for c in credits:
+            w.owed[c.recipient] = w.owed.get(c.recipient, 0) + c.amount
         execution_id, source = random_hex(rng, 32), rng.random()
         input_digest = rng.choice(w.outputs) if w.outputs and source < 0.2 else random_hex(rng, 32)
         output = rng.choice(w.outputs) if w.outputs and source > 0.97 else random_hex(rng, 32)
@@ -225,3 +238,32 @@ class Actions:
         w.published.append((epoch, leaves))
         emit("EpochPublished", epoch=epoch, fromBlock=max(0, block - 100), toBlock=block,
              total=sum(a for _, a in leaves), root=random_hex(rng, 32))  # fmt: skip
+
+    def withdraw(self, emit: Emit) -> None:
+        """An account with credits pulls them all (``withdraw``)."""
+        owed = sorted(a for a, amount in self.world.owed.items() if amount)
+        if owed:
+            account = self.rng.choice(owed)
+            emit("Withdrawn", account=account, amount=self.world.owed.pop(account))
+
+    def exit(self, emit: Emit) -> None:
+        """A user asks for escrow back, or takes it once the request has unlocked: the
+        request's amount, or the whole escrow if that has shrunk below it."""
+        w, rng = self.world, self.rng
+        due = sorted(u for u, (_, unlock) in w.requests.items() if unlock <= self.now)
+        if due and rng.random() < 0.7:
+            user = rng.choice(due)
+            requested, _ = w.requests.pop(user)
+            amount = min(requested, w.escrow.get(user, 0))
+            w.escrow[user] = w.escrow.get(user, 0) - amount
+            emit("EscrowWithdrawn", user=user, amount=amount)
+            return
+        user = rng.choice(self.users)
+        amount = rng.randrange(1, 2 * max(1, w.escrow.get(user, 0)) + 1)
+        w.requests[user] = (amount, self.now + self.withdrawal_delay)
+        emit(
+            "WithdrawalRequested",
+            user=user,
+            amount=amount,
+            unlockAt=self.now + self.withdrawal_delay,
+        )

@@ -7,19 +7,26 @@ event store) into every projection's in-memory twin. ``verify`` then compares, u
   Postgres;
 - every execution's cost and credits with the metering rule and splits (``audit``);
 - every closed epoch's reward root and total with the rule's, and with the root the chain's
-  ``EpochPublished`` carries, when published.
+  ``EpochPublished`` carries, when published;
+- with a ``ledger`` reader, every account's stored balances as of the block with the ledger's
+  own state at that block (``escrowOf``, ``owed``, ``pendingWithdrawal``), which no event
+  replay can vouch for: it catches an event the store lacks and the replay lacks too.
 
 Each disagreement is one ``Mismatch``; an empty list means everything agrees.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import psycopg
 
 from artisan.domain import merkle
-from artisan.projections import reward_rule
+from artisan.projections import balances, reward_rule
 from artisan.projections.abc import MemoryProjection
 from artisan.projections.audit import Mismatch, audit_costs
+from artisan.projections.balances import LedgerBalance, MemoryBalances
 from artisan.projections.digest import (
     combine,
     db_table_digests,
@@ -67,8 +74,10 @@ def verify(
     *,
     block: int,
     rewards: RewardConfig | None = None,
+    ledger: Callable[[Sequence[str], int], Mapping[str, LedgerBalance]] | None = None,
 ) -> list[Mismatch]:
-    """Every mismatch between the store's projections up to ``block`` and ``events``."""
+    """Every mismatch between the store's projections up to ``block`` and ``events`` (and the
+    ledger's state: ``ledger(accounts, block)``)."""
     upto = [e for e in events if e.block_number <= block]
     twins = replay(upto)
     out: list[Mismatch] = []
@@ -97,7 +106,29 @@ def verify(
                     out.append(
                         Mismatch("reward_root", f"epoch {epoch} on chain", str(root), onchain)
                     )
+        if ledger is not None:
+            out.extend(_check_balances(conn, twins, ledger, block))
     return out
+
+
+def _check_balances(
+    conn: psycopg.Connection[Any],
+    twins: Mapping[str, MemoryProjection],
+    ledger: Callable[[Sequence[str], int], Mapping[str, LedgerBalance]],
+    block: int,
+) -> list[Mismatch]:
+    twin = twins["balances"]
+    assert isinstance(twin, MemoryBalances)
+    stored = balances.stored_at(conn, block)
+    accounts = sorted(set(stored) | set(twin.accounts()))
+    onchain = ledger(accounts, block)
+    zero = LedgerBalance(0, 0, 0, 0)
+    return [
+        Mismatch("balance", f"{account} at block {block}", str(onchain[account]),
+                 str(stored.get(account, zero)))
+        for account in accounts
+        if stored.get(account, zero) != onchain[account]
+    ]  # fmt: skip
 
 
 def _published(twins: Mapping[str, MemoryProjection]) -> dict[int, str]:
