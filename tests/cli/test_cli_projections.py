@@ -8,6 +8,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,8 @@ def test_run_follow_closes_and_publishes_epochs_and_stops_on_sigterm(
                "--interval", "0.2", "--epoch-interval", "0.2"]  # fmt: skip
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, cwd=REPO_ROOT)  # fmt: skip
+    watchdog = threading.Timer(90.0, proc.kill)  # a hung service fails the test, not CI
+    watchdog.start()
     try:
         seen = []
         assert proc.stdout is not None
@@ -137,11 +140,14 @@ def test_run_follow_closes_and_publishes_epochs_and_stops_on_sigterm(
             seen.append(line)
             if '"closed"' in line:
                 break
+        assert seen and '"closed"' in seen[-1], "".join(seen)
         closed = json.loads(seen[-1])["closed"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, "".join(seen)
     finally:
+        watchdog.cancel()
         proc.kill()
+        proc.wait()
     assert closed[0]["epoch"] == 1
     onchain = bytes(protocol.distributor.functions.epochs(1).call()[0])
     assert "0x" + onchain.hex() == closed[0]["root"]
