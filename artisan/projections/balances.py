@@ -58,10 +58,6 @@ class LedgerBalance(NamedTuple):
     pending_withdrawal: int
     unlock_at: int
 
-    @classmethod
-    def of(cls, row: BalanceRow) -> LedgerBalance:
-        return cls(row.escrow, row.owed, row.pending_withdrawal, row.unlock_at)
-
 
 BALANCES = history.Versioned("proj_balances", ("account",), ("text",), BalanceRow._fields)
 
@@ -211,7 +207,7 @@ class BalancesProjection:
         # instead, about twice the time), for this statement only.
         conn.execute("SET LOCAL enable_sort = off")
         changed = conn.execute(_CHANGES, params).rowcount
-        conn.execute("SET LOCAL enable_sort = on")
+        conn.execute("SET LOCAL enable_sort TO DEFAULT")
         if changed == 0:
             return
         conn.execute(_PENDING, params)
@@ -240,11 +236,6 @@ class MemoryBalances:
 
     def rows(self, table: str) -> Iterable[Row]:
         return self.balances.rows()
-
-    def at(self, account: str, block: int) -> BalanceRow | None:
-        """An account's balances as of ``block``."""
-        found = self.balances.at((account,), block)
-        return None if found is None else BalanceRow(*found)
 
     def accounts(self) -> list[str]:
         """Every account with a version, sorted."""

@@ -9,10 +9,11 @@ missed runs coalesced:
   closes each finished epoch once it is final and the projections it reads have reached its
   end, stores every leaf with its proof, and publishes the roots not yet on chain.
 
-Failures: a database or node that cannot be reached (``TRANSIENT``) is logged and left to the
-job's next run, which starts over from what committed. Anything else (a distributor holding
-another root, a tracking row that moved under the runner) is kept, the service stops, and
-``wait`` returns so that its owner can report it and exit: a job never swallows a failure.
+Failures: a node that cannot be reached while publishing (``TRANSIENT``) is logged and left to
+the job's next run, which starts over from what committed. Anything else is kept, the service
+stops, and ``wait`` returns so that its owner can report it and exit: a job never swallows a
+failure. That includes a lost database connection: the runner's writer lock went with it, so
+the process must end (a supervisor restarts it) rather than write without it.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ log = logging.getLogger(__name__)
 
 CATCH_UP_JOB = "projections.catch-up"
 EPOCH_JOB = "projections.epochs"
-# Connection failures of Postgres or of the node (web3's requests errors are OSErrors).
-TRANSIENT = (psycopg.OperationalError, OSError)
+# Connection failures of the node (web3's requests errors are OSErrors).
+TRANSIENT = (OSError,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import psycopg
 import pytest
 from web3 import Web3
 
@@ -179,3 +180,23 @@ def test_a_root_conflict_stops_the_service_with_the_error(
     assert "holds root 0xabab" in str(service.failure)
     with store.connect() as conn:  # closed and stored; only the publication is refused
         assert conn.execute("SELECT publish_tx FROM reward_epochs").fetchall() == [(None,)]
+
+
+def test_a_lost_database_connection_stops_the_service(
+    store: Database, w3: Web3, anvil: Anvil, protocol: Protocol, deployer: Signer,
+    operator: Signer,
+) -> None:  # fmt: skip
+    """The runner's writer lock lives on its connection: once the server drops it, the service
+    stops with the error (for a supervisor to restart) instead of writing without the lock."""
+    d = protocol.deployment
+    executions(w3, protocol, deployer, operator, 1)
+    index(store, anvil, protocol, project=False)
+    with running(store, d.chain_id, None, ProjectionIntervals(0.1, 0.1)) as service:
+        wait_for(lambda: executions_projected(store) == 1)
+        with store.connect() as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert service.wait(15.0)
+    assert isinstance(service.failure, psycopg.Error)
