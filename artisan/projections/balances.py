@@ -59,7 +59,7 @@ class LedgerBalance(NamedTuple):
     unlock_at: int
 
 
-BALANCES = history.Versioned("proj_balances", ("account",), ("text",), BalanceRow._fields)
+TABLE = "proj_balances"
 
 # The batch's changes, summed per (account, block) in one scan of the events (hashed, not
 # sorted); then each (account, block) that requested or was paid a withdrawal takes its last
@@ -195,7 +195,7 @@ class BalancesProjection:
 
     name = "balances"
     events = EVENTS
-    tables = (TableSpec("proj_balances", ("account", *BalanceRow._fields), (0,), versioned=True),)
+    tables = (TableSpec(TABLE, ("account", *BalanceRow._fields), (0,), versioned=True),)
     # The unique (account, first block) index is the versions' invariant: a replay from the
     # first event builds it at the end, which checks it for every version at once.
     reader_indexes = ("proj_balances_versions", "proj_balances_upper")
@@ -217,7 +217,7 @@ class BalancesProjection:
         conn.execute("TRUNCATE balance_changes, balance_base")
 
     def revert(self, conn: psycopg.Connection[Any], ancestor: int) -> None:
-        history.revert_versions(conn, BALANCES.table, ancestor)
+        history.revert_versions(conn, TABLE, ancestor)
 
     def memory(self) -> MemoryBalances:
         return MemoryBalances()

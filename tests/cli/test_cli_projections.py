@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -16,18 +15,15 @@ from typer.testing import CliRunner
 from web3 import Web3
 
 from artisan.audit import protocol_abis
-from artisan.chain.actions import BatchItem, ModelSpec, record_batch, register_model
 from artisan.chain.anvil import Anvil
 from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD, Protocol
 from artisan.cli import app
 from artisan.config import REPO_ROOT
-from artisan.domain.eip712 import sign_request
-from artisan.domain.types import InferenceRequest, Meter
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.storage.database import Database
-from tests.chain.helpers import new_user
+from tests.projections.chain_support import executions
 
 pytestmark = pytest.mark.usefixtures("chain_snapshot")
 
@@ -42,6 +38,17 @@ def _env(db: Database, anvil: Anvil, protocol: Protocol, tmp_path: Path) -> dict
     }
 
 
+def backfill(db: Database, anvil: Anvil, protocol: Protocol) -> None:
+    """Index the chain into the event store (finality 2), leaving the projections to the CLI."""
+    d = protocol.deployment
+    with (
+        JsonRpcSource(anvil.rpc_url) as source,
+        Indexer(db, source, d.chain_id, protocol_abis(d, protocol.artifacts),
+                finality_depth=2, start_block=d.start_block) as indexer,
+    ):  # fmt: skip
+        indexer.backfill()
+
+
 def test_run_status_verify_and_a_tampered_row(
     fresh_db: Database,
     anvil: Anvil,
@@ -53,22 +60,8 @@ def test_run_status_verify_and_a_tampered_row(
 ) -> None:
     """After indexing real executions, the projections run, report no lag, verify clean;
     a row edited behind their back makes verify print a mismatch and exit 1."""
-    d = protocol.deployment
-    user = new_user(w3, protocol, deployer)
-    model = register_model(deployer, protocol, ModelSpec(secrets.token_bytes(32), fixed_price=WAD))
-    items = []
-    for nonce in range(3):
-        req = InferenceRequest(user.address, model, secrets.token_bytes(32), bytes(32), 1,
-                               10 * WAD, nonce, 2**40)  # fmt: skip
-        sig = sign_request(req, user.key, d.chain_id, d.ledger)
-        items.append(BatchItem(req, sig, Meter(10, 20, 30, 40, 0), secrets.token_bytes(32)))
-    record_batch(operator, protocol, items)
-    with (
-        JsonRpcSource(anvil.rpc_url) as source,
-        Indexer(fresh_db, source, d.chain_id, protocol_abis(d, protocol.artifacts),
-                finality_depth=2, start_block=d.start_block) as indexer,
-    ):  # fmt: skip
-        indexer.backfill()
+    executions(w3, protocol, deployer, operator, 3)
+    backfill(fresh_db, anvil, protocol)
 
     runner, env = CliRunner(), _env(fresh_db, anvil, protocol, tmp_path)
     assert runner.invoke(app, ["projections", "run"], env=env).exit_code == 0
@@ -103,21 +96,10 @@ def test_run_follow_closes_and_publishes_epochs_and_stops_on_sigterm(
 ) -> None:
     """`projections run --follow` with reward settings closes the final epoch, publishes its
     root on chain, prints it, and exits 0 on SIGTERM; bad reward settings exit 1, named."""
-    d = protocol.deployment
     genesis = w3.eth.block_number + 1
-    user = new_user(w3, protocol, deployer)
-    model = register_model(deployer, protocol, ModelSpec(secrets.token_bytes(32), fixed_price=WAD))
-    req = InferenceRequest(user.address, model, secrets.token_bytes(32), bytes(32), 1, 10 * WAD,
-                           1, 2**40)  # fmt: skip
-    sig = sign_request(req, user.key, d.chain_id, d.ledger)
-    record_batch(operator, protocol, [BatchItem(req, sig, Meter(10, 20, 30, 40, 0), bytes(32))])
+    executions(w3, protocol, deployer, operator, 1)
     w3.provider.make_request("anvil_mine", [hex(30)])  # type: ignore[arg-type]
-    with (
-        JsonRpcSource(anvil.rpc_url) as source,
-        Indexer(fresh_db, source, d.chain_id, protocol_abis(d, protocol.artifacts),
-                finality_depth=2, start_block=d.start_block) as indexer,
-    ):  # fmt: skip
-        indexer.backfill()
+    backfill(fresh_db, anvil, protocol)
     env = {
         **os.environ,
         **_env(fresh_db, anvil, protocol, tmp_path),

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import secrets
 
+from web3 import Web3
+
+from artisan.chain.actions import BatchItem, ModelSpec, record_batch, register_model
 from artisan.chain.anvil import Anvil
+from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD, Protocol
+from artisan.domain.eip712 import sign_request
 from artisan.domain.types import InferenceRequest, Meter
 from artisan.indexer.decoder import ContractAbi
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.projections.runner import run_once
 from artisan.storage.database import Database
-from tests.chain.helpers import User
+from tests.chain.helpers import User, new_user
 
 METER = Meter(input_units=64, gpu_micros=150, latency_micros=2_000, storage_bytes=512,
               concurrent_load=1)  # fmt: skip
@@ -43,3 +48,17 @@ def index(db: Database, anvil: Anvil, protocol: Protocol, *, project: bool = Tru
         indexer.backfill()
     if project:
         run_once(db, d.chain_id)
+
+
+def executions(w3: Web3, protocol: Protocol, deployer: Signer, operator: Signer, n: int) -> int:
+    """``n`` executions of a fresh model by a fresh user; the model's id."""
+    d = protocol.deployment
+    user = new_user(w3, protocol, deployer)
+    model = register_model(deployer, protocol, ModelSpec(secrets.token_bytes(32), fixed_price=WAD))
+    items = []
+    for nonce in range(n):
+        req = request(user, model, nonce, secrets.token_bytes(32))
+        sig = sign_request(req, user.key, d.chain_id, d.ledger)
+        items.append(BatchItem(req, sig, METER, secrets.token_bytes(32)))
+    record_batch(operator, protocol, items)
+    return model

@@ -3,7 +3,6 @@ publishing final epochs on schedule, riding out a node that is down, stopping on
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,11 +11,9 @@ import psycopg
 import pytest
 from web3 import Web3
 
-from artisan.chain.actions import BatchItem, ModelSpec, record_batch, register_model
 from artisan.chain.anvil import Anvil
 from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD, Protocol
-from artisan.domain.eip712 import sign_request
 from artisan.projections import positions
 from artisan.projections.epoch_job import epoch_leaves
 from artisan.projections.epochs import RewardConfig
@@ -26,25 +23,10 @@ from artisan.projections.runner import Runner
 from artisan.projections.service import EpochSchedule, ProjectionIntervals, ProjectionService
 from artisan.scheduling import build_scheduler
 from artisan.storage.database import Database
-from tests.chain.helpers import new_user
 
-from .chain_support import EPOCH_LENGTH, FINALITY, METER, index, request
+from .chain_support import EPOCH_LENGTH, FINALITY, executions, index
 
 pytestmark = pytest.mark.usefixtures("chain_snapshot")
-
-
-def executions(w3: Web3, protocol: Protocol, deployer: Signer, operator: Signer, n: int) -> int:
-    """``n`` executions of a fresh model by a fresh user; the model's id."""
-    d = protocol.deployment
-    user = new_user(w3, protocol, deployer)
-    model = register_model(deployer, protocol, ModelSpec(secrets.token_bytes(32), fixed_price=WAD))
-    items = []
-    for nonce in range(n):
-        req = request(user, model, nonce, secrets.token_bytes(32))
-        sig = sign_request(req, user.key, d.chain_id, d.ledger)
-        items.append(BatchItem(req, sig, METER, secrets.token_bytes(32)))
-    record_batch(operator, protocol, items)
-    return model
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
