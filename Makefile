@@ -7,7 +7,7 @@ ARTIFACTS := build/contracts/.digest
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 SOL := $(wildcard contracts/*.sol)
 
-.PHONY: all install venv node contracts test test-py test-forge check demo bench bench-gas \
+.PHONY: all install venv node contracts test test-py test-forge check test-order demo bench bench-gas \
         bench-executor bench-indexer bench-projections bench-emission gas-report fuzz clean
 
 all: install contracts
@@ -36,6 +36,15 @@ test: install contracts
 
 test-py: install contracts
 	$(PY) -m pytest -q
+
+# Order and leak check (not in `make test`): the Python suite under -X dev with tracemalloc
+# (every unclosed file, socket or process is a ResourceWarning, an error here), once in
+# reverse order and once shuffled with a fixed seed (SEED=...; pytest-random-order).
+SEED ?= 20261206
+test-order: install contracts
+	PYTHONTRACEMALLOC=20 $(PY) -X dev -m pytest -q -p no:cacheprovider --reverse
+	PYTHONTRACEMALLOC=20 $(PY) -X dev -m pytest -q -p no:cacheprovider \
+		--random-order-bucket=global --random-order-seed=$(SEED)
 
 test-forge: node
 	$(FORGE) test -q

@@ -379,8 +379,9 @@ CREATE TABLE IF NOT EXISTS reward_epochs (
     root         text,                   -- NULL: no leaf (no weight), nothing to publish
     leaf_count   integer     NOT NULL,
     closed_at    timestamptz NOT NULL DEFAULT now(),
-    publish_tx   text                    -- set once publishEpoch is mined
+    publish_tx   text                    -- the publishEpoch transaction, once final
 );
+ALTER TABLE reward_epochs ADD COLUMN IF NOT EXISTS publish_block bigint;
 CREATE TABLE IF NOT EXISTS reward_leaves (
     epoch    bigint  NOT NULL REFERENCES reward_epochs (epoch),
     account  text COLLATE "C"    NOT NULL,
@@ -388,6 +389,29 @@ CREATE TABLE IF NOT EXISTS reward_leaves (
     proof    text[]  NOT NULL,
     PRIMARY KEY (epoch, account)
 );
+
+-- Reward publication (artisan/projections/publisher.py). The epoch row above is what a
+-- publication intends (epoch, root, total), written before anything is sent. Every
+-- transaction signed for it (mint where configured, approve, publishEpoch) is recorded here
+-- before it is broadcast, so that after a crash, a drop or a reorg the same bytes are sent
+-- again or replaced by nonce, and a step is signed anew only once no earlier attempt of it
+-- can land any more (its nonce went to another transaction, or it reverted).
+CREATE TABLE IF NOT EXISTS reward_publication_txs (
+    tx_hash       text COLLATE "C" PRIMARY KEY,
+    epoch         bigint  NOT NULL REFERENCES reward_epochs (epoch),
+    step          text    NOT NULL CHECK (step IN ('mint', 'approve', 'publish')),
+    publisher     text COLLATE "C" NOT NULL,   -- lowercase address
+    nonce         bigint  NOT NULL,
+    raw           bytea   NOT NULL,
+    max_fee       numeric NOT NULL,
+    priority_fee  numeric NOT NULL,
+    signed_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- open: may still land (or has landed); lost: its nonce went to another transaction and
+    -- none of this attempt's transactions has a receipt; reverted: mined and failed
+    status        text    NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'lost', 'reverted'))
+);
+CREATE INDEX IF NOT EXISTS reward_publication_txs_epoch
+    ON reward_publication_txs (epoch, nonce);
 
 -- ---------------------------------------------------------------------------------------------
 -- Executor outbox (artisan/executor/outbox.py, emitter.py). An execution is written here, in

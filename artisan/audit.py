@@ -1,12 +1,15 @@
 """Independent re-reading of the chain for `artisan verify`: logs straight from the node,
-decoded without the event store, as the envelopes the projections' in-memory twins take; and
-the ledger's own balances at a block, read by ``eth_call``."""
+decoded without the event store, as the envelopes the projections' in-memory twins take; the
+ledger's own balances at a block, read by ``eth_call``; and the RewardDistributor's epochs."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from eth_typing import HexStr
 from web3 import Web3
+from web3.exceptions import TransactionNotFound
+from web3.logs import DISCARD
 
 from artisan.chain.client import connect
 from artisan.chain.contracts import Artifact, Deployment
@@ -64,3 +67,28 @@ class LedgerReader:
                 unlock_at,
             )
         return out
+
+
+class DistributorReader:
+    """The RewardDistributor's epochs as the chain holds them now, and whether a recorded
+    publication transaction is on the canonical chain (``verify``'s publication check)."""
+
+    def __init__(self, rpc_url: str, deployment: Deployment, artifacts: dict[str, Artifact]):
+        self._w3 = connect(rpc_url)
+        self._distributor = Protocol(
+            w3=self._w3, deployment=deployment, artifacts=artifacts
+        ).distributor
+
+    def epoch(self, epoch: int) -> tuple[str, int] | None:
+        root, _from, _to, total, _claimed = self._distributor.functions.epochs(epoch).call()
+        return None if bytes(root) == bytes(32) else ("0x" + bytes(root).hex(), int(total))
+
+    def publishes(self, tx_hash: str, epoch: int) -> bool:
+        try:
+            receipt = self._w3.eth.get_transaction_receipt(HexStr(tx_hash))
+        except TransactionNotFound:
+            return False
+        if receipt["status"] != 1:
+            return False
+        found = self._distributor.events.EpochPublished().process_receipt(receipt, errors=DISCARD)
+        return any(int(e["args"]["epoch"]) == epoch for e in found)

@@ -72,7 +72,7 @@ def _follow(
     from artisan.projections.service import ProjectionIntervals, ProjectionService
     from artisan.scheduling import build_scheduler
 
-    epochs = _epoch_schedule(settings, runner.chain_id, publish)
+    epochs = _epoch_schedule(settings, runner, publish)
     stop = threading.Event()
 
     def _stop(_sig: int, _frame: FrameType | None) -> None:
@@ -85,10 +85,21 @@ def _follow(
         runner,
         scheduler,
         epochs=epochs,
-        intervals=ProjectionIntervals(catch_up=interval, epochs=epoch_interval),
+        intervals=ProjectionIntervals(
+            catch_up=interval, epochs=epoch_interval, publish=min(epoch_interval, 2.0)
+        ),
         stop=stop,
         on_closed=lambda closed: console.print_json(
             data={"closed": [{"epoch": c.epoch, "root": c.root} for c in closed]}, indent=None
+        ),
+        on_published=lambda published: console.print_json(
+            data={
+                "published": [
+                    {"epoch": p.epoch, "root": p.root, "tx": p.tx_hash, "block": p.block_number}
+                    for p in published
+                ]
+            },
+            indent=None,
         ),
     )
     scheduler.start()
@@ -98,6 +109,8 @@ def _follow(
     finally:
         service.stop()
         scheduler.shutdown()
+        if epochs is not None and epochs.publisher is not None:
+            epochs.publisher.close()
     if service.failure is not None:
         raise service.failure  # an ArtisanError is printed by the command; others trace
 
@@ -117,21 +130,20 @@ def _reward_config(settings: Settings, deployment: Deployment) -> RewardConfig |
     )
 
 
-def _epoch_schedule(settings: Settings, chain_id: int, publish: bool) -> EpochSchedule | None:
-    """The epoch job's inputs from the settings; None when no epoch length is set."""
-    from artisan.chain.client import Signer, connect
+def _epoch_schedule(settings: Settings, runner: Runner, publish: bool) -> EpochSchedule | None:
+    """The epoch job's inputs from the settings; None when no epoch length is set. With
+    ``publish``, its publisher holds the publisher lock until ``close``."""
     from artisan.chain.contracts import Deployment
-    from artisan.chain.protocol import attach
-    from artisan.projections.publisher import ChainPublisher
+    from artisan.projections.publisher import ChainPublisher, Contracts, PublisherConfig
     from artisan.projections.service import EpochSchedule
 
     if settings.reward_epoch_length == 0:
         return None
     deployment = Deployment.load(settings.deployment_file)
-    if deployment.chain_id != chain_id:
+    if deployment.chain_id != runner.chain_id:
         raise ConfigError(
             f"the deployment file {settings.deployment_file} is for chain"
-            f" {deployment.chain_id}, the projections for chain {chain_id}"
+            f" {deployment.chain_id}, the projections for chain {runner.chain_id}"
         )
     config = _reward_config(settings, deployment)
     assert config is not None
@@ -142,10 +154,13 @@ def _epoch_schedule(settings: Settings, chain_id: int, publish: bool) -> EpochSc
                 "ARTISAN_RPC_URL is not set: the epoch job publishes roots on chain"
                 " (or pass --no-publish to close epochs without publishing)"
             )
-        w3 = connect(settings.rpc_url)
-        key = settings.reward_publisher_key or settings.deployer_key
-        protocol = attach(w3, deployment, settings.artifacts_dir)
-        publisher = ChainPublisher(protocol, Signer.from_key(w3, key), mint=settings.reward_mint)
+        publisher = ChainPublisher(
+            runner.db,
+            settings.rpc_url,
+            settings.reward_publisher_key or settings.deployer_key,
+            Contracts.of(deployment),
+            PublisherConfig(confirmations=settings.finality_depth, mint=settings.reward_mint),
+        )  # fmt: skip
     return EpochSchedule(config, settings.finality_depth, publisher)
 
 
@@ -216,9 +231,10 @@ def verify_command(
     ),
 ) -> None:
     """Re-read the chain without the event store, recompute the projections in memory and
-    compare digests, costs, reward roots (with ARTISAN_REWARD_* set) and every account's
-    balances with the ledger's own state; print each mismatch, exit 1 on any."""
-    from artisan.audit import LedgerReader, chain_events
+    compare digests, costs, reward roots (with ARTISAN_REWARD_* set: also each closed epoch's
+    root, total and publication on the distributor) and every account's balances with the
+    ledger's own state; print each mismatch, exit 1 on any."""
+    from artisan.audit import DistributorReader, LedgerReader, chain_events
     from artisan.chain.contracts import Deployment
     from artisan.chain.protocol import load_artifacts
     from artisan.projections import admin
@@ -233,6 +249,7 @@ def verify_command(
     try:
         deployment = Deployment.load(settings.deployment_file)
         reached = [r.last_block for r in admin.status(db, deployment.chain_id)]
+        rewards = _reward_config(settings, deployment)
         if block is None:
             if any(b is None for b in reached) or not reached:
                 console.print("[red]the projections have applied nothing yet[/red]")
@@ -244,8 +261,11 @@ def verify_command(
             db,
             events,
             block=block,
-            rewards=_reward_config(settings, deployment),
+            rewards=rewards,
             ledger=LedgerReader(settings.rpc_url, deployment, artifacts),
+            distributor=None
+            if rewards is None
+            else DistributorReader(settings.rpc_url, deployment, artifacts),
         )
     except ArtisanError as exc:
         raise _fail(exc) from exc

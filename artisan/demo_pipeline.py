@@ -25,7 +25,7 @@ from artisan.projections import positions
 from artisan.projections.balances import stored_at
 from artisan.projections.epoch_job import ClosedEpoch, proof_for
 from artisan.projections.epochs import RewardConfig
-from artisan.projections.publisher import ChainPublisher
+from artisan.projections.publisher import ChainPublisher, Contracts, Published, PublisherConfig
 from artisan.projections.runner import Runner, run_once
 from artisan.projections.service import EpochSchedule, ProjectionIntervals, ProjectionService
 from artisan.projections.verify import verify
@@ -158,36 +158,51 @@ def stage_epoch_rewards(state: DemoState) -> None:
     if head < end + FINALITY + 1:
         w3.provider.make_request("anvil_mine", [hex(end + FINALITY + 1 - head)])  # type: ignore[arg-type]
     config = RewardConfig(genesis_block=genesis, epoch_length=EPOCH_LENGTH, default_pool=90 * WAD)
-    publisher = ChainPublisher(p, state.deployer, mint=True)
     closed: list[ClosedEpoch] = []
+    published: list[Published] = []
     done = threading.Event()
 
-    def on_closed(epochs: list[ClosedEpoch]) -> None:
-        closed.extend(epochs)
+    def on_published(epochs: list[Published]) -> None:
+        published.extend(epochs)
         done.set()
 
     scheduler = build_scheduler()
     scheduler.start()
-    with Runner(state.env.db, d.chain_id) as runner:
+    with (
+        Runner(state.env.db, d.chain_id) as runner,
+        ChainPublisher(
+            state.env.db, state.env.rpc_url, state.env.settings.deployer_key, Contracts.of(d),
+            PublisherConfig(confirmations=FINALITY, mint=True),
+        ) as publisher,
+    ):  # fmt: skip
         service = ProjectionService(
             runner,
             scheduler,
             epochs=EpochSchedule(config, FINALITY, publisher),
-            intervals=ProjectionIntervals(catch_up=1.0, epochs=0.2),
+            intervals=ProjectionIntervals(catch_up=1.0, epochs=0.2, publish=0.2),
             stop=done,
-            on_closed=on_closed,
+            on_closed=closed.extend,
+            on_published=on_published,
         )
         service.start()
         try:
             _index_and_project(state, project=False)
-            service.wait(60.0)
+            # The dev chain mines only on transactions: a block now and then lets the
+            # publication reach the finality depth.
+            for _ in range(300):
+                if service.wait(0.2):
+                    break
+                if closed:
+                    w3.provider.make_request("anvil_mine", [hex(1)])  # type: ignore[arg-type]
         finally:
             service.stop()
             scheduler.shutdown()
     check(service.failure is None, f"the projection service ran without failure: {service.failure}")
     check(len(closed) >= 1, "an epoch closed")
+    check(len(published) >= 1, f"its publication became final: {service.publish_error}")
     epoch, root = closed[0].epoch, closed[0].root or ""
-    check(root != "" and publisher.published_root(epoch) == root, "the epoch's root is on-chain")
+    onchain = p.distributor.functions.epochs(epoch).call()[0]
+    check(root != "" and "0x" + bytes(onchain).hex() == root, "the epoch's root is on-chain")
     alice = state.actors["alice"]
     with state.env.db.connect() as conn:
         leaf = proof_for(conn, epoch, alice.address)

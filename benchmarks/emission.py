@@ -26,16 +26,15 @@ from web3 import Web3
 from artisan.chain.actions import ModelSpec, register_model
 from artisan.chain.anvil import start_anvil
 from artisan.chain.client import Signer, connect
+from artisan.chain.jsonrpc import JsonRpc
 from artisan.chain.protocol import WAD, Protocol, deploy
+from artisan.chain.transactions import fresh_fees, read_head, sign_call
 from artisan.config import ANVIL_OPERATOR_KEY, load_settings
 from artisan.domain.eip712 import typed_data
 from artisan.domain.types import InferenceRequest, Meter
 from artisan.executor import outbox
 from artisan.executor.emit_codec import encode_item, outcomes_of, record_batch_calldata
 from artisan.executor.emit_config import EmitterConfig
-from artisan.executor.emit_reconcile import read_head
-from artisan.executor.emit_rpc import JsonRpc
-from artisan.executor.emit_tx import fresh_fees, sign_batch
 from artisan.executor.emitter import Emitter, wait_idle
 from artisan.executor.outbox import Execution
 from artisan.storage.database import Database, open_database
@@ -104,7 +103,7 @@ def direct(rpc: JsonRpc, ledger: str, executions: list[Execution], cfg: EmitterC
     executed = 0
     for batch in batches:
         head = read_head(rpc)
-        tx = sign_batch(
+        tx = sign_call(
             account, chain_id=chain_id, to=ledger,
             data=record_batch_calldata([encode_item(e.item_fields()) for e in batch]),
             nonce=nonce,

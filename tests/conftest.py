@@ -27,6 +27,19 @@ hypothesis_settings.register_profile("fuzz", derandomize=False, max_examples=2_0
 hypothesis_settings.load_profile("default")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--reverse", action="store_true", help="run the tests in reverse order (make test-order)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # `make test-order` runs the suite backwards (and shuffled, by pytest-random-order): a test
+    # that passes only after another has run, or fails only after one, shows up there.
+    if config.getoption("--reverse"):
+        items.reverse()
+
+
 def _local_server_reachable() -> bool:
     try:
         with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -27,6 +29,7 @@ class Anvil:
     process: subprocess.Popen[bytes]
     port: int
     chain_id: int
+    log: IO[bytes]  # anvil's stderr: a file, not a pipe that would fill up and block it
 
     @property
     def rpc_url(self) -> str:
@@ -44,8 +47,7 @@ class Anvil:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
+        self.log.close()
 
     def __enter__(self) -> Anvil:
         return self
@@ -83,20 +85,23 @@ def start_anvil(
     ]
     if block_time > 0:
         args += ["--block-time", str(block_time)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by Anvil.stop or below)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + timeout
     body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise ToolchainError(f"anvil exited with {proc.returncode}: {err.strip()}")
-        with contextlib.suppress(httpx.HTTPError):
-            r = httpx.post(f"http://127.0.0.1:{port}", json=body, timeout=1.0)
-            if r.status_code == 200:
-                return Anvil(process=proc, port=port, chain_id=chain_id)
-        time.sleep(0.05)
+    with httpx.Client(timeout=1.0) as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log.seek(0)
+                err = log.read().decode(errors="replace")
+                log.close()
+                raise ToolchainError(f"anvil exited with {proc.returncode}: {err.strip()}")
+            with contextlib.suppress(httpx.HTTPError):
+                r = http.post(f"http://127.0.0.1:{port}", json=body)
+                if r.status_code == 200:
+                    return Anvil(process=proc, port=port, chain_id=chain_id, log=log)
+            time.sleep(0.05)
     proc.kill()
     proc.wait()
-    if proc.stderr is not None:
-        proc.stderr.close()
+    log.close()
     raise ToolchainError(f"anvil did not answer on port {port} within {timeout} s")

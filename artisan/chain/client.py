@@ -5,6 +5,7 @@ web3.py is used for ABIs, signing and transactions; its log formatters stay out 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, Web3Exception
+from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3Exception
 from web3.types import Nonce, TxParams, TxReceipt
 
 from artisan.chain.contracts import Artifact
@@ -30,11 +31,19 @@ def connect(rpc_url: str, timeout: float = 60.0) -> Web3:
 
 @dataclass
 class Signer:
-    """One key that sends transactions, with its own nonce counter (one sender per key)."""
+    """One key that sends transactions (one sender per key at a time in this process).
+
+    The nonce of each transaction is the chain's pending count, read under a lock held until
+    the transaction is handed to the node: a counter kept here would run ahead of the chain
+    after a failed send, a dropped transaction or a reorg (anvil forgets reorged
+    transactions), and everything signed after that could never be mined. The one exception is
+    a node that has our last transaction but does not count it yet (a load-balanced pool):
+    then the next nonce is one past it.
+    """
 
     w3: Web3
     account: LocalAccount
-    _nonce: int | None = field(default=None, repr=False)
+    _last: tuple[int, Any] | None = field(default=None, repr=False)  # (nonce, hash) last sent
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -45,66 +54,79 @@ class Signer:
     def address(self) -> str:
         return str(self.account.address)
 
-    def next_nonce(self) -> int:
-        with self._lock:
-            if self._nonce is None:
-                self._nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
-            n = self._nonce
-            self._nonce += 1
-            return n
+    def _next_nonce(self) -> int:
+        """The nonce for the next transaction (call with the lock held)."""
+        pending = self.w3.eth.get_transaction_count(self.account.address, "pending")
+        if self._last is not None and self._last[0] >= pending:
+            with contextlib.suppress(TransactionNotFound):
+                self.w3.eth.get_transaction(self._last[1])
+                return self._last[0] + 1  # the node has it but does not count it yet
+        return pending
 
     def reset_nonce(self) -> None:
+        """Forget the last transaction sent (after reverting the chain under it, say)."""
         with self._lock:
-            self._nonce = None
+            self._last = None
 
     def send(self, fn: ContractFunction, *, gas: int | None = None, wait: bool = True) -> Any:
         """Sign and send a contract call; with ``wait``, return its receipt or raise on revert."""
-        try:
-            params: TxParams = {
-                "from": self.account.address,
-                "nonce": Nonce(self.next_nonce()),
-                "chainId": self.w3.eth.chain_id,
-            }
-            if gas:
-                params["gas"] = gas
-            tx: dict[str, Any] = dict(fn.build_transaction(params))
-        except ContractLogicError as exc:
-            self.reset_nonce()
-            raise ContractRevert(f"{fn.fn_name} would revert: {exc}", reason=str(exc)) from exc
-        except Web3Exception as exc:
-            self.reset_nonce()
-            raise ChainError(f"cannot build {fn.fn_name}: {exc}") from exc
-        return self.send_raw(tx, label=fn.fn_name, wait=wait)
+        with self._lock:
+            try:
+                params: TxParams = {
+                    "from": self.account.address,
+                    "nonce": Nonce(self._next_nonce()),
+                    "chainId": self.w3.eth.chain_id,
+                }
+                if gas:
+                    params["gas"] = gas
+                tx: dict[str, Any] = dict(fn.build_transaction(params))
+            except ContractLogicError as exc:
+                raise ContractRevert(f"{fn.fn_name} would revert: {exc}", reason=str(exc)) from exc
+            except Web3Exception as exc:
+                raise ChainError(f"cannot build {fn.fn_name}: {exc}") from exc
+            tx_hash = self._broadcast(tx, label=fn.fn_name)
+        return self.wait(tx_hash, label=fn.fn_name) if wait else tx_hash
 
     def send_raw(self, tx: dict[str, Any], *, label: str, wait: bool = True) -> Any:
+        """Sign and send ``tx`` as it is (its nonce included)."""
+        with self._lock:
+            tx_hash = self._broadcast(tx, label=label)
+        return self.wait(tx_hash, label=label) if wait else tx_hash
+
+    def _broadcast(self, tx: dict[str, Any], *, label: str) -> Any:
         signed = self.account.sign_transaction(tx)
         try:
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         except Web3Exception as exc:
-            self.reset_nonce()
             raise ChainError(f"{label}: the node refused the transaction: {exc}") from exc
-        if not wait:
-            return tx_hash
-        return self.wait(tx_hash, label=label)
+        self._last = (int(tx["nonce"]), tx_hash)
+        return tx_hash
 
     def wait(self, tx_hash: Any, *, label: str, timeout: float = 120.0) -> TxReceipt:
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
+        except TimeExhausted as exc:
+            raise ChainError(
+                f"{label}: transaction {tx_hash.hex()} was not mined within {timeout} s"
+            ) from exc
         if receipt["status"] != 1:
             raise ContractRevert(f"{label} reverted in transaction {tx_hash.hex()}")
         return receipt
 
     def deploy(self, artifact: Artifact, *args: Any) -> str:
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        tx = dict(
-            factory.constructor(*args).build_transaction(
-                {
-                    "from": self.account.address,
-                    "nonce": self.next_nonce(),
-                    "chainId": self.w3.eth.chain_id,
-                }
+        with self._lock:
+            tx = dict(
+                factory.constructor(*args).build_transaction(
+                    {
+                        "from": self.account.address,
+                        "nonce": self._next_nonce(),
+                        "chainId": self.w3.eth.chain_id,
+                    }
+                )
             )
-        )
-        receipt = self.send_raw(tx, label=f"deploy {artifact.name}")
+            tx_hash = self._broadcast(tx, label=f"deploy {artifact.name}")
+        receipt = self.wait(tx_hash, label=f"deploy {artifact.name}")
         address = receipt["contractAddress"]
         if address is None:
             raise ChainError(f"deploying {artifact.name} returned no contract address")

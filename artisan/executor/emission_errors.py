@@ -13,24 +13,6 @@ class EmitterBusy(EmissionError):
     """Another emitter already holds the lock of this operator key on this chain."""
 
 
-class NodeError(EmissionError):
-    """The node answered a JSON-RPC call with an error object."""
-
-    def __init__(self, method: str, code: int | None, message: str) -> None:
-        super().__init__(f"{method}: {message} (code {code})")
-        self.method = method
-        self.code = code
-        self.message = message
-
-
-class NodeUnavailable(EmissionError):
-    """The node could not be reached or did not answer in time: worth retrying."""
-
-
-class TransactionRefused(EmissionError):
-    """The node refused a signed batch for a reason that retrying will not fix."""
-
-
 class BatchReverted(EmissionError):
     """A mined ``recordBatch`` reverted as a whole (gas too low, role revoked, no rates)."""
 

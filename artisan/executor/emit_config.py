@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from artisan.chain.transactions import GWEI
 from artisan.executor.errors import InvalidArgument
-
-GWEI = 10**9
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,35 +29,17 @@ from typing import Any
 
 import psycopg
 from eth_account.signers.local import LocalAccount
-from eth_account.typed_transactions.typed_transaction import TypedTransaction
-from hexbytes import HexBytes
 
+from artisan.chain.jsonrpc import JsonRpc
+from artisan.chain.transactions import Head, broadcast, replacement
 from artisan.domain.types import RejectReason
 from artisan.executor import emit_store as store
 from artisan.executor.emission_errors import BatchReverted
 from artisan.executor.emit_codec import INFERENCE_EXECUTED_TOPIC, Outcome, outcomes_of
 from artisan.executor.emit_config import EmitterConfig
-from artisan.executor.emit_rpc import JsonRpc
 from artisan.executor.emit_store import EmitterKey, OpenBatch
-from artisan.executor.emit_tx import Fees, broadcast, bumped_fees, sign_batch
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    number: int
-    base_fee: int
-    gas_limit: int
-
-
-def read_head(rpc: JsonRpc) -> Head:
-    block = rpc.call("eth_getBlockByNumber", "latest", False)
-    return Head(
-        number=int(block["number"], 16),
-        base_fee=int(block.get("baseFeePerGas") or "0x0", 16),
-        gas_limit=int(block["gasLimit"], 16),
-    )
 
 
 @dataclass
@@ -206,13 +188,8 @@ class Reconciler:
         return changed
 
     def _replace(self, b: OpenBatch, head: Head) -> None:
-        old = TypedTransaction.from_bytes(HexBytes(b.latest.raw)).as_dict()
-        fees = bumped_fees(Fees(b.latest.max_fee, b.latest.priority_fee), head.base_fee,
-                           self.config.priority_fee)  # fmt: skip
-        tx = sign_batch(
-            self.account, chain_id=self.key.chain_id, to=self.key.ledger, data=bytes(old["data"]),
-            nonce=b.nonce, gas=int(old["gas"]), fees=fees,
-        )  # fmt: skip
+        tx = replacement(self.account, b.latest, chain_id=self.key.chain_id,
+                         base_fee=head.base_fee, priority_fee=self.config.priority_fee)  # fmt: skip
         store.add_replacement(self.conn, b.id, tx)  # before the send, as for the original
         log.warning("batch %d: no receipt after %.1f s; replacing %s with %s",
                     b.id, b.latest_age, b.latest.tx_hash, tx.tx_hash)  # fmt: skip

@@ -13,9 +13,8 @@ import queue
 import threading
 from collections.abc import Callable
 
-from artisan.executor.emit_rpc import JsonRpc
-from artisan.executor.emit_store import SignedTx
-from artisan.executor.emit_tx import broadcast
+from artisan.chain.jsonrpc import JsonRpc
+from artisan.chain.transactions import SignedTx, broadcast
 
 
 class Sender:

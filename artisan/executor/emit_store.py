@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from artisan.chain.transactions import SignedTx
 from artisan.executor.emission_errors import OutboxConflict
 from artisan.executor.emit_codec import Outcome
 
@@ -26,15 +27,6 @@ class EmitterKey:
     chain_id: int
     ledger: str
     operator: str
-
-
-@dataclass(frozen=True, slots=True)
-class SignedTx:
-    tx_hash: str
-    raw: bytes
-    nonce: int
-    max_fee: int
-    priority_fee: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,20 +23,16 @@ from typing import Any
 import psycopg
 from eth_account import Account
 
+from artisan.chain.errors import NodeUnavailable
+from artisan.chain.jsonrpc import JsonRpc
+from artisan.chain.transactions import Head, check_chain, fresh_fees, read_head, sign_call
 from artisan.executor import emit_store as store
-from artisan.executor.emission_errors import (
-    EmissionError,
-    EmitterBusy,
-    NodeUnavailable,
-    OutboxStorageError,
-)
+from artisan.executor.emission_errors import EmissionError, EmitterBusy, OutboxStorageError
 from artisan.executor.emit_codec import record_batch_calldata
 from artisan.executor.emit_config import EmitterConfig
-from artisan.executor.emit_reconcile import Head, Reconciler, read_head
-from artisan.executor.emit_rpc import JsonRpc
+from artisan.executor.emit_reconcile import Reconciler
 from artisan.executor.emit_sender import Sender
 from artisan.executor.emit_store import EmitterKey
-from artisan.executor.emit_tx import fresh_fees, sign_batch
 from artisan.storage.database import Database
 from artisan.storage.writer_lock import (
     WriterLockHeld,
@@ -72,9 +68,7 @@ class Emitter:
         self._hook = hook or (lambda _point: None)
         self.rpc = JsonRpc(rpc_url)
         try:
-            node_chain = int(self.rpc.call("eth_chainId"), 16)
-            if node_chain != chain_id:
-                raise EmissionError(f"the node at {rpc_url} is chain {node_chain}, not {chain_id}")
+            check_chain(self.rpc, chain_id)
             self._stream = f"emitter:{chain_id}:{self.key.operator}"
             try:
                 self.conn: psycopg.Connection[Any] = acquire_writer_connection(db, self._stream)
@@ -164,7 +158,7 @@ class Emitter:
             rows = store.claim(self.conn, self.key, limit, cfg.max_wait)
             if not rows:
                 break
-            tx = sign_batch(
+            tx = sign_call(
                 self.account,
                 chain_id=self.key.chain_id,
                 to=self.key.ledger,

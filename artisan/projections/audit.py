@@ -26,7 +26,7 @@ from artisan.projections.models import ACCESS_EVENTS, TERM_EVENTS, MemoryModels,
 class Mismatch:
     """One disagreement between a recomputation and what the store or chain holds."""
 
-    kind: str  # digest, cost, settlement, reward_root, reward_total, balance
+    kind: str  # digest, cost, settlement, reward_root, reward_total, reward_publication, balance
     subject: str
     expected: str
     actual: str

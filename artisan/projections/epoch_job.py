@@ -1,18 +1,17 @@
-"""The epoch job: close each finished epoch once final, store its leaves with proofs, publish.
+"""The epoch job: close each finished epoch once final, store its leaves with proofs.
 
 An epoch is closed when its end block is final (at least ``finality_depth`` blocks under the
 indexer's checkpoint, so no reorg the indexer follows can reach it) and the projections it
 reads (``models``, ``executions``) have applied every event up to it with no reorg pending.
 Closing is one transaction: the epoch row, guarded by its primary key, and every leaf with its
-proof. Publishing comes after, on chain, and is idempotent: an epoch whose root the
-distributor already holds is only recorded, and one holding another root is an error.
+proof. The row is the publication's intent; ``publisher`` puts its root on chain.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 
@@ -23,18 +22,6 @@ from artisan.projections.errors import EpochError
 from artisan.storage.database import Database
 
 READS = ("models", "executions")
-
-
-class Publisher(Protocol):
-    """Publishes roots on the RewardDistributor (a chain client, or a fake in tests)."""
-
-    def published_root(self, epoch: int) -> str | None:
-        """The root the distributor holds for ``epoch`` (0x-hex), None if unpublished."""
-        ...
-
-    def publish(self, epoch: int, from_block: int, to_block: int, total: int, root: str) -> str:
-        """Fund and publish the epoch; the transaction hash."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +84,8 @@ def close_final_epochs(
     config: RewardConfig,
     *,
     finality_depth: int,
-    publisher: Publisher | None = None,
 ) -> list[ClosedEpoch]:
-    """Close every finished, final epoch not closed yet, then publish every unpublished root."""
+    """Close every finished, final epoch not closed yet."""
     closed: list[ClosedEpoch] = []
     with db.connect() as conn:
         while True:
@@ -113,33 +99,7 @@ def close_final_epochs(
                 if final is None or last > final or not caught_up(conn, chain_id, last):
                     break
                 closed.append(close_epoch(conn, config, epoch))
-        if publisher is not None:
-            publish_pending(conn, publisher)
     return closed
-
-
-def publish_pending(conn: psycopg.Connection[Any], publisher: Publisher) -> list[int]:
-    """Publish (or record as published) every closed epoch with a root and no transaction."""
-    pending = conn.execute(
-        "SELECT epoch, from_block, to_block, total, root FROM reward_epochs"
-        " WHERE root IS NOT NULL AND publish_tx IS NULL ORDER BY epoch"
-    ).fetchall()
-    done: list[int] = []
-    for epoch, first, last, total, root in pending:
-        onchain = publisher.published_root(epoch)
-        if onchain is None:
-            tx = publisher.publish(epoch, first, last, int(total), root)
-        elif onchain != root:
-            raise EpochError(f"epoch {epoch}: the distributor holds root {onchain}, not {root}")
-        else:
-            seen = conn.execute(
-                "SELECT tx_hash FROM proj_epochs_published WHERE epoch = %s", (epoch,)
-            ).fetchone()
-            tx = seen[0] if seen else "published"
-        with conn.transaction():
-            conn.execute("UPDATE reward_epochs SET publish_tx = %s WHERE epoch = %s", (tx, epoch))
-        done.append(int(epoch))
-    return done
 
 
 @dataclass(frozen=True, slots=True)

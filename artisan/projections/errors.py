@@ -24,3 +24,8 @@ class NotCaughtUp(ProjectionError):
 
 class EpochError(ProjectionError):
     """An epoch cannot be closed or published as asked."""
+
+
+class PublicationError(EpochError):
+    """An epoch's root cannot be published now (a step would revert, another publisher runs,
+    the node is another chain); the publish job logs it and tries again at its next run."""

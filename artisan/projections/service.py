@@ -1,19 +1,27 @@
 """The projections live, as scheduled jobs: catching up with the event store, closing epochs.
 
-Two jobs on the process's scheduler (``artisan.scheduling``), each one instance at a time with
+Jobs on the process's scheduler (``artisan.scheduling``), each one instance at a time with
 missed runs coalesced:
 
 - catch-up: ``Runner.catch_up`` every ``catch_up`` seconds, and at once whenever the indexer
   commits (NOTIFY ``artisan_events``, heard on a connection of its own);
 - epochs (when rewards are configured): ``close_final_epochs`` every ``epochs`` seconds, which
   closes each finished epoch once it is final and the projections it reads have reached its
-  end, stores every leaf with its proof, and publishes the roots not yet on chain.
+  end, and stores every leaf with its proof;
+- publish (when a publisher is given): one ``Publisher.step`` every ``publish`` seconds, which
+  moves each closed epoch's publication as far as the chain allows without waiting on it.
 
-Failures: a node that cannot be reached while publishing (``TRANSIENT``) is logged and left to
-the job's next run, which starts over from what committed. Anything else is kept, the service
-stops, and ``wait`` returns so that its owner can report it and exit: a job never swallows a
-failure. That includes a lost database connection: the runner's writer lock went with it, so
-the process must end (a supervisor restarts it) rather than write without it.
+Catch-up and epochs share the runner's connections and run one after the other; publishing
+has its own connection and lock, so a slow node or a stuck transaction never holds up the
+projections: a publication waiting on the chain is a state in Postgres, not a blocked thread.
+
+Failures: a node that cannot be reached (``TRANSIENT``) is logged and left to the job's next
+run, which starts over from what committed; so is any publication failure (``ArtisanError``:
+a step that would revert, a root conflict), kept in ``publish_error`` for status displays and
+logged at each run until it clears, while the projections go on. Anything else is kept, the
+service stops, and ``wait`` returns so that its owner can report it and exit: a job never
+swallows a failure. That includes a lost database connection: the writer locks went with it,
+so the process must end (a supervisor restarts it) rather than write without them.
 """
 
 from __future__ import annotations
@@ -30,8 +38,10 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg import sql
 
-from artisan.projections.epoch_job import ClosedEpoch, Publisher, close_final_epochs
+from artisan.errors import ArtisanError, TransientChainError
+from artisan.projections.epoch_job import ClosedEpoch, close_final_epochs
 from artisan.projections.epochs import RewardConfig
+from artisan.projections.publisher import Published, Publisher
 from artisan.projections.runner import Runner
 from artisan.storage.event_store import NOTIFY_CHANNEL
 
@@ -39,8 +49,10 @@ log = logging.getLogger(__name__)
 
 CATCH_UP_JOB = "projections.catch-up"
 EPOCH_JOB = "projections.epochs"
-# Connection failures of the node (web3's requests errors are OSErrors).
-TRANSIENT = (OSError,)
+PUBLISH_JOB = "projections.publish"
+# Connection failures of the node (web3's requests errors are OSErrors; ours are
+# TransientChainError).
+TRANSIENT = (OSError, TransientChainError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +75,7 @@ class ProjectionIntervals:
 
     catch_up: float = 5.0
     epochs: float = 30.0
+    publish: float = 2.0
 
 
 class ProjectionService:
@@ -78,6 +91,7 @@ class ProjectionService:
         intervals: ProjectionIntervals | None = None,
         stop: threading.Event | None = None,
         on_closed: Callable[[list[ClosedEpoch]], None] | None = None,
+        on_published: Callable[[list[Published]], None] | None = None,
     ) -> None:
         self.runner = runner
         self.scheduler = scheduler
@@ -85,9 +99,12 @@ class ProjectionService:
         self.intervals = intervals or ProjectionIntervals()
         self.failure: BaseException | None = None
         self.positions: dict[str, int] = {}  # after the last catch-up
+        self.publish_error: str | None = None  # the last publication failure, until one works
         self._on_closed = on_closed or (lambda _closed: None)
+        self._on_published = on_published or (lambda _published: None)
         self._stop = stop or threading.Event()
-        self._running = threading.Lock()  # held while a job runs: ``stop`` waits for it
+        self._running = threading.Lock()  # held while catch-up or epochs runs: ``stop`` waits
+        self._publishing = threading.Lock()  # held while the publish job runs
         self._catching = threading.Event()  # set while catching up
         self._woken = threading.Event()  # the indexer committed since the catch-up began
         self._listener: threading.Thread | None = None
@@ -97,10 +114,15 @@ class ProjectionService:
         # The catch-up job allows a second instance, which waits for the first: a commit
         # announced just as a run ends is then taken by the next, not skipped by the scheduler.
         jobs: list[tuple[str, Callable[[], None], float, int]] = [
-            (CATCH_UP_JOB, self._job(self._catch_up), self.intervals.catch_up, 2),
+            (CATCH_UP_JOB, self._job(self._catch_up, self._running), self.intervals.catch_up, 2),
         ]
         if self.epochs is not None:
-            jobs.append((EPOCH_JOB, self._job(self._close_epochs), self.intervals.epochs, 1))
+            jobs.append(
+                (EPOCH_JOB, self._job(self._close_epochs, self._running), self.intervals.epochs, 1)
+            )
+            if self.epochs.publisher is not None:
+                run = self._job(self._publish, self._publishing)
+                jobs.append((PUBLISH_JOB, run, self.intervals.publish, 1))
         now = datetime.now(UTC)
         for job_id, run, seconds, instances in jobs:
             self.scheduler.add_job(
@@ -119,10 +141,10 @@ class ProjectionService:
     def stop(self) -> None:
         """Remove the jobs and wait for a run in progress to finish."""
         self._stop.set()
-        for job in (CATCH_UP_JOB, EPOCH_JOB):
+        for job in (CATCH_UP_JOB, EPOCH_JOB, PUBLISH_JOB):
             if self.scheduler.get_job(job) is not None:
                 self.scheduler.remove_job(job)
-        with self._running:
+        with self._running, self._publishing:
             pass
         if self._listener is not None:
             self._listener.join()
@@ -150,18 +172,35 @@ class ProjectionService:
             self.runner.chain_id,
             self.epochs.config,
             finality_depth=self.epochs.finality_depth,
-            publisher=self.epochs.publisher,
         )
         if closed:
             log.info("closed epochs %s", [c.epoch for c in closed])
             self._on_closed(closed)
+            self._run_now(PUBLISH_JOB)
 
-    def _job(self, body: Callable[[], None]) -> Callable[[], None]:
-        """One run of a job: skipped once stopping, serialized with the other job (they share
-        the runner's connections), transient failures left to the next run."""
+    def _publish(self) -> None:
+        assert self.epochs is not None and self.epochs.publisher is not None
+        try:
+            published = self.epochs.publisher.step()
+        except TRANSIENT:
+            raise
+        except ArtisanError as exc:  # a publication failure: logged, retried, never fatal
+            if str(exc) != self.publish_error:
+                log.error("publishing failed, retrying at each run: %s", exc)
+            self.publish_error = str(exc)
+            return
+        self.publish_error = None
+        if published:
+            log.info("published epochs %s", [p.epoch for p in published])
+            self._on_published(published)
+
+    def _job(self, body: Callable[[], None], lock: threading.Lock) -> Callable[[], None]:
+        """One run of a job: skipped once stopping, serialized with the jobs that share its
+        lock (catch-up and epochs share the runner's connections), transient failures left to
+        the next run."""
 
         def run() -> None:
-            with self._running:
+            with lock:
                 if self._stop.is_set():
                     return
                 try:
@@ -198,6 +237,9 @@ class ProjectionService:
             self._run_catch_up_now()
 
     def _run_catch_up_now(self) -> None:
+        self._run_now(CATCH_UP_JOB)
+
+    def _run_now(self, job: str) -> None:
         if not self._stop.is_set():
-            with contextlib.suppress(JobLookupError):  # removed by ``stop`` meanwhile
-                self.scheduler.modify_job(CATCH_UP_JOB, next_run_time=datetime.now(UTC))
+            with contextlib.suppress(JobLookupError):  # absent, or removed by ``stop``
+                self.scheduler.modify_job(job, next_run_time=datetime.now(UTC))

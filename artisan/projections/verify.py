@@ -10,7 +10,11 @@ event store) into every projection's in-memory twin. ``verify`` then compares, u
   ``EpochPublished`` carries, when published;
 - with a ``ledger`` reader, every account's stored balances as of the block with the ledger's
   own state at that block (``escrowOf``, ``owed``, ``pendingWithdrawal``), which no event
-  replay can vouch for: it catches an event the store lacks and the replay lacks too.
+  replay can vouch for: it catches an event the store lacks and the replay lacks too;
+- with a ``distributor`` reader, every closed epoch against the RewardDistributor as it is
+  now: the root and total it holds equal the epoch's (an epoch with a root that the chain
+  does not hold is a mismatch: its rewards cannot be claimed), and the recorded publication
+  transaction is on the canonical chain and published that epoch.
 
 Each disagreement is one ``Mismatch``; an empty list means everything agrees.
 """
@@ -18,7 +22,7 @@ Each disagreement is one ``Mismatch``; an empty list means everything agrees.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -75,9 +79,10 @@ def verify(
     block: int,
     rewards: RewardConfig | None = None,
     ledger: Callable[[Sequence[str], int], Mapping[str, LedgerBalance]] | None = None,
+    distributor: DistributorState | None = None,
 ) -> list[Mismatch]:
     """Every mismatch between the store's projections up to ``block`` and ``events`` (and the
-    ledger's state: ``ledger(accounts, block)``)."""
+    ledger's state: ``ledger(accounts, block)``; the distributor's: ``distributor``)."""
     upto = [e for e in events if e.block_number <= block]
     twins = replay(upto)
     out: list[Mismatch] = []
@@ -108,6 +113,48 @@ def verify(
                     )
         if ledger is not None:
             out.extend(_check_balances(conn, twins, ledger, block))
+        if distributor is not None:
+            out.extend(_check_publications(conn, distributor, block))
+    return out
+
+
+class DistributorState(Protocol):
+    """The RewardDistributor as the chain holds it now (``artisan.audit.DistributorReader``)."""
+
+    def epoch(self, epoch: int) -> tuple[str, int] | None:
+        """(root, total) held for ``epoch``; None if it holds none."""
+        ...
+
+    def publishes(self, tx_hash: str, epoch: int) -> bool:
+        """Whether ``tx_hash`` is mined on the canonical chain, succeeded, and published
+        ``epoch``."""
+        ...
+
+
+def _check_publications(
+    conn: psycopg.Connection[Any], distributor: DistributorState, block: int
+) -> list[Mismatch]:
+    out = []
+    closed = conn.execute(
+        "SELECT epoch, total, root, publish_tx FROM reward_epochs WHERE to_block <= %s"
+        " ORDER BY epoch",
+        (block,),
+    ).fetchall()
+    for epoch, total, root, tx in closed:
+        subject = f"epoch {epoch} on the distributor"
+        held = distributor.epoch(int(epoch))
+        want = "no root" if root is None else f"root {root} total {total}"
+        if root is None and held is None:
+            continue
+        if held is None:
+            pending = "publication pending" if tx is None else f"recorded as published by {tx}"
+            out.append(Mismatch("reward_publication", subject, want, f"no root ({pending})"))
+        elif root is None or held != (str(root), int(total)):
+            out.append(Mismatch("reward_publication", subject, want,
+                                f"root {held[0]} total {held[1]}"))  # fmt: skip
+        if tx is not None and not distributor.publishes(str(tx), int(epoch)):
+            out.append(Mismatch("reward_publication", f"epoch {epoch} publication {tx}",
+                                "on the canonical chain", "not on it"))  # fmt: skip
     return out
 
 

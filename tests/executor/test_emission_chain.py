@@ -22,6 +22,7 @@ from artisan.chain.actions import BatchItem, ModelSpec, record_batch, register_m
 from artisan.chain.anvil import Anvil, start_anvil
 from artisan.chain.client import Signer, connect
 from artisan.chain.codec import meter_from_abi, meter_tuple
+from artisan.chain.jsonrpc import JsonRpc
 from artisan.chain.protocol import WAD, Protocol, deploy
 from artisan.config import ANVIL_OPERATOR_KEY, REPO_ROOT, Settings
 from artisan.domain.eip712 import sign_request
@@ -29,7 +30,6 @@ from artisan.domain.types import InferenceRequest, Meter
 from artisan.executor import outbox
 from artisan.executor.emission_errors import BatchReverted, EmitterBusy
 from artisan.executor.emit_config import EmitterConfig
-from artisan.executor.emit_rpc import JsonRpc
 from artisan.executor.emitter import Emitter, wait_idle
 from artisan.executor.outbox import Execution, OutboxStatus
 from artisan.storage.database import Database

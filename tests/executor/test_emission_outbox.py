@@ -10,10 +10,11 @@ from web3 import Web3
 
 from artisan.chain.codec import item_tuple
 from artisan.chain.contracts import load_artifact
+from artisan.chain.errors import NodeUnavailable
+from artisan.chain.transactions import Fees, SignedTx, bumped_fees
 from artisan.config import Settings
 from artisan.domain.types import InferenceRequest, Meter, RejectReason
 from artisan.executor import outbox
-from artisan.executor.emission_errors import NodeUnavailable
 from artisan.executor.emit_codec import (
     EXECUTION_REJECTED_TOPIC,
     INFERENCE_EXECUTED_TOPIC,
@@ -23,8 +24,6 @@ from artisan.executor.emit_codec import (
 )
 from artisan.executor.emit_config import EmitterConfig
 from artisan.executor.emit_sender import Sender
-from artisan.executor.emit_store import SignedTx
-from artisan.executor.emit_tx import Fees, bumped_fees
 from artisan.executor.errors import InvalidArgument
 from artisan.executor.outbox import Execution, OutboxStatus
 from artisan.storage.database import Database

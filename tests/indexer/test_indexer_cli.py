@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from artisan.chain.protocol import WAD, Protocol, deploy
 from artisan.cli import app
 from artisan.config import ANVIL_OPERATOR_KEY, Settings
 from artisan.storage.database import Database
+from tests.processes import Child
 
 APPEND_KEYS = {"block", "head", "lag", "events", "events_total", "blocks_per_s", "events_per_s",
                "eta_s", "elapsed_s", "phase"}  # fmt: skip
@@ -69,53 +67,26 @@ def deployed(settings: Settings, tmp_path: Path) -> Iterator[Deployed]:
         chain.node.stop()
 
 
-class IndexProcess:
-    """`artisan index --json` as a subprocess, its stdout lines parsed as they come (its
+class IndexProcess(Child):
+    """`artisan index --json` as a subprocess: every stdout line is one JSON object (its
     stderr, for people, goes to a file that failures quote)."""
 
     def __init__(self, env: dict[str, str], stderr: Path, *args: str) -> None:
-        cmd = [sys.executable, "-m", "artisan.cli", "index", "--json", *args]
-        self.stderr = stderr
-        with stderr.open("w") as errors:
-            self.process = subprocess.Popen(
-                cmd, env=env, stdout=subprocess.PIPE, stderr=errors, text=True
-            )
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__(
+            [sys.executable, "-m", "artisan.cli", "index", "--json", *args], env=env, stderr=stderr
+        )
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for text in self.process.stdout:
-            self.lines.put(orjson.loads(text))  # every line on stdout is one JSON object
+    def next_line(self, kind: str, timeout: float = 20.0, **match: object) -> dict[str, Any]:
+        """The next line of ``kind`` whose fields include ``match``."""
 
-    def until(self, kind: str, timeout: float = 20.0, **match: object) -> dict[str, Any]:
-        """The next line of ``kind`` (whose fields include ``match``), collecting the rest."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(
-                    f"no {kind!r} line within {timeout} s: {self.seen}; stderr:"
-                    f" {self.stderr.read_text()}"
-                ) from None
-            self.seen.append(line)
-            if line["kind"] == kind and all(line.get(k) == v for k, v in match.items()):
-                return line
+        def wanted(text: str) -> bool:
+            line = orjson.loads(text)
+            return bool(line["kind"] == kind and all(line.get(k) == v for k, v in match.items()))
 
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.process.send_signal(signum)
-        return self.process.wait(timeout=10)
+        return dict(orjson.loads(self.until(wanted, timeout)))
 
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self._reader.join(5)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
+    def parsed(self) -> list[dict[str, Any]]:
+        return [orjson.loads(text) for text in self.seen]
 
 
 def _env(db: Database, chain: Deployed) -> dict[str, str]:
@@ -136,18 +107,17 @@ def test_index_backfills_reports_follows_and_stops(
     port = free_port()
     env = _env(fresh_db, deployed)
     args = ("--poll-interval", "0.2", "--metrics-port", str(port))
-    index = IndexProcess(env, tmp_path / "stderr.txt", *args)
-    try:
-        backfilled = index.until("backfilled")
-        appends = [line for line in index.seen if line["kind"] == "append"]
+    with IndexProcess(env, tmp_path / "stderr.txt", *args) as index:
+        backfilled = index.next_line("backfilled")
+        appends = [line for line in index.parsed() if line["kind"] == "append"]
         assert appends and all(line.keys() >= APPEND_KEYS for line in appends)
         assert sum(line["events"] for line in appends) == expected == backfilled["events"]
         assert appends[-1]["lag"] == 0 and appends[-1]["block"] == backfilled["block"]
-        index.until("following")
+        index.next_line("following")
 
         deployed.mint(1)
         head = deployed.deployer.w3.eth.block_number
-        index.until("append", timeout=3.0, block=head, events=1, phase="follow")
+        index.next_line("append", timeout=3.0, block=head, events=1, phase="follow")
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert f"artisan_indexer_events_total {float(expected + 1)}" in metrics
 
@@ -159,9 +129,7 @@ def test_index_backfills_reports_follows_and_stops(
         assert "already running" in orjson.loads(second.stdout.splitlines()[-1])["message"]
 
         assert index.stop(signal.SIGTERM) == 0
-        assert index.until("stopped", timeout=5.0)["block"] == head
-    finally:
-        index.close()
+        assert index.next_line("stopped", timeout=5.0)["block"] == head
     with fresh_db.connect() as conn:
         stored = conn.execute("SELECT count(*) FROM live_events").fetchall()[0][0]
     assert stored == expected + 1

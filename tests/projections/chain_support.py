@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from web3 import Web3
 
@@ -15,6 +16,7 @@ from artisan.domain.types import InferenceRequest, Meter
 from artisan.indexer.decoder import ContractAbi
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
+from artisan.projections.publisher import ChainPublisher, Contracts, Published, PublisherConfig
 from artisan.projections.runner import run_once
 from artisan.storage.database import Database
 from tests.chain.helpers import User, new_user
@@ -62,3 +64,28 @@ def executions(w3: Web3, protocol: Protocol, deployer: Signer, operator: Signer,
         items.append(BatchItem(req, sig, METER, secrets.token_bytes(32)))
     record_batch(operator, protocol, items)
     return model
+
+
+def publisher(
+    db: Database, anvil: Anvil, protocol: Protocol, key: str, **config: Any
+) -> ChainPublisher:
+    """The reward publisher of ``key`` (the deployer's, in these tests: a key that also sends
+    other transactions, which is the harder case), quick to decide by default."""
+    options: dict[str, Any] = {"confirmations": FINALITY, "mint": True, "rebroadcast_after": 0.0,
+                               "lost_after": 0.0, **config}  # fmt: skip
+    return ChainPublisher(
+        db, anvil.rpc_url, key, Contracts.of(protocol.deployment), PublisherConfig(**options)
+    )
+
+
+def publish_until_final(
+    publisher: ChainPublisher, w3: Web3, epochs: int = 1, passes: int = 40
+) -> list[Published]:
+    """Pass after pass, mining a block between passes, until ``epochs`` publications are final."""
+    final: list[Published] = []
+    for _ in range(passes):
+        final += publisher.step()
+        if len(final) >= epochs:
+            return final
+        w3.provider.make_request("anvil_mine", [hex(1)])  # type: ignore[arg-type]
+    raise AssertionError(f"only {final} final after {passes} passes")

@@ -25,7 +25,7 @@ CHAIN_ID = 31337
 
 _TABLES = (
     "event_removals", "events", "blocks", "reorgs", "indexer_checkpoints", "projection_tracking",
-    "reward_leaves", "reward_epochs",
+    "reward_leaves", "reward_publication_txs", "reward_epochs",
 )  # fmt: skip
 
 

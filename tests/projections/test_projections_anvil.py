@@ -13,6 +13,7 @@ from artisan.chain.anvil import Anvil
 from artisan.chain.client import Signer
 from artisan.chain.codec import request_tuple
 from artisan.chain.protocol import WAD, Protocol
+from artisan.config import Settings
 from artisan.domain.eip712 import execution_id, sign_request
 from artisan.indexer.decoder import EventDecoder
 from artisan.indexer.fetch import fetch_range
@@ -22,19 +23,28 @@ from artisan.projections.balances import stored_at
 from artisan.projections.epoch_job import close_final_epochs, epoch_leaves, proof_for
 from artisan.projections.epochs import RewardConfig
 from artisan.projections.events import from_rows
-from artisan.projections.publisher import ChainPublisher
 from artisan.projections.verify import verify
 from artisan.storage.database import Database
 from tests.chain.helpers import new_user
 
-from .chain_support import EPOCH_LENGTH, FINALITY, METER, contracts, index, request
+from .chain_support import (
+    EPOCH_LENGTH,
+    FINALITY,
+    METER,
+    contracts,
+    index,
+    publish_until_final,
+    publisher,
+    request,
+)
 
 pytestmark = pytest.mark.usefixtures("chain_snapshot")
 
 
 def test_full_cycle_from_executions_to_a_claim(
-    store: Database, w3: Web3, anvil: Anvil, protocol: Protocol, deployer: Signer, operator: Signer
-) -> None:
+    store: Database, w3: Web3, anvil: Anvil, protocol: Protocol, deployer: Signer,
+    operator: Signer, settings: Settings,
+) -> None:  # fmt: skip
     """Models and a remix, executions (one feeding another), ratings and signals; the epoch
     closes once final, its root is published, a creator claims with the proof the projection
     serves, the claim shows, and verify finds the store in agreement with the chain."""
@@ -72,12 +82,12 @@ def test_full_cycle_from_executions_to_a_claim(
         genesis_block=genesis, epoch_length=EPOCH_LENGTH, default_pool=1_000 * WAD
     )
     index(store, anvil, protocol)
-    publisher = ChainPublisher(protocol, deployer, mint=True)
-    closed = close_final_epochs(
-        store, d.chain_id, config, finality_depth=FINALITY, publisher=publisher
-    )
+    closed = close_final_epochs(store, d.chain_id, config, finality_depth=FINALITY)
     assert [c.epoch for c in closed] == [1] and closed[0].root is not None
-    assert publisher.published_root(1) == closed[0].root
+    with publisher(store, anvil, protocol, settings.deployer_key) as pub:
+        final = publish_until_final(pub, w3)
+        assert [p.epoch for p in final] == [1]
+        assert pub.published(1) == (closed[0].root, closed[0].total)
 
     with store.connect() as conn:
         leaf = proof_for(conn, 1, creator.address)

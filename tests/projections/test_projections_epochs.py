@@ -1,15 +1,10 @@
-"""The epoch job: closes final epochs only, stores provable leaves, publishes exactly once."""
+"""The epoch job: closes final epochs only, once each, and stores provable leaves."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-
-import pytest
 
 from artisan.domain import merkle
 from artisan.projections.epoch_job import close_final_epochs, epoch_leaves, proof_for
 from artisan.projections.epochs import RewardConfig
-from artisan.projections.errors import EpochError
 from artisan.projections.runner import run_once
 from artisan.projections.synthetic import DEFAULT_MIX, HistoryGenerator
 from artisan.projections.verify import memory_root, replay
@@ -19,22 +14,6 @@ from artisan.storage.projection_seed import SeedWriter
 from .support import CHAIN_ID, events_of, write
 
 CONFIG = RewardConfig(genesis_block=1, epoch_length=10, default_pool=10**21, pools={2: 5 * 10**20})
-
-
-@dataclass
-class FakeDistributor:
-    """Holds published roots as the RewardDistributor would."""
-
-    roots: dict[int, str] = field(default_factory=dict)
-    calls: list[tuple[int, int, int, int, str]] = field(default_factory=list)
-
-    def published_root(self, epoch: int) -> str | None:
-        return self.roots.get(epoch)
-
-    def publish(self, epoch: int, from_block: int, to_block: int, total: int, root: str) -> str:
-        self.calls.append((epoch, from_block, to_block, total, root))
-        self.roots[epoch] = root
-        return f"0x{len(self.calls):064x}"
 
 
 def seeded(store: Database, blocks: int = 40) -> HistoryGenerator:
@@ -85,26 +64,6 @@ def test_leaves_carry_proofs_of_the_rule_root(store: Database) -> None:
             assert proof_for(conn, epoch.epoch, first.account.upper().replace("0X", "0x")) == first
 
 
-def test_publishing_is_idempotent_and_checked(store: Database) -> None:
-    """Each root is published once; a root already on chain is only recorded; a different
-    root on chain stops the job."""
-    seeded(store)
-    run_once(store, CHAIN_ID)
-    chain = FakeDistributor(roots={2: "0x" + "ab" * 32})
-    with pytest.raises(EpochError, match="epoch 2: the distributor holds root"):
-        close_final_epochs(store, CHAIN_ID, CONFIG, finality_depth=5, publisher=chain)
-    assert [c[0] for c in chain.calls] == [1]
-    chain.roots[2] = next(
-        str(e.root) for e in _closed(store) if e.epoch == 2
-    )  # the chain now agrees
-    close_final_epochs(store, CHAIN_ID, CONFIG, finality_depth=5, publisher=chain)
-    close_final_epochs(store, CHAIN_ID, CONFIG, finality_depth=5, publisher=chain)
-    assert [c[0] for c in chain.calls] == [1, 3]
-    with store.connect() as conn:
-        rows = conn.execute("SELECT epoch, publish_tx FROM reward_epochs ORDER BY epoch").fetchall()
-    assert [r[0] for r in rows] == [1, 2, 3] and all(r[1] for r in rows)
-
-
 def test_claimed_events_mark_leaves(store: Database) -> None:
     """A Claimed event for a leaf marks it claimed; the others stay open."""
     gen = HistoryGenerator(11, chain_id=CHAIN_ID, mix={**DEFAULT_MIX, "epoch": 0})
@@ -121,14 +80,3 @@ def test_claimed_events_mark_leaves(store: Database) -> None:
     with store.connect() as conn:
         marked = epoch_leaves(conn, 1)
     assert [leaf.claimed for leaf in marked] == [True] + [False] * (len(marked) - 1)
-
-
-def _closed(store: Database) -> list[_Row]:
-    with store.connect() as conn:
-        return [_Row(int(e), r) for e, r in conn.execute("SELECT epoch, root FROM reward_epochs")]
-
-
-@dataclass(frozen=True)
-class _Row:
-    epoch: int
-    root: str | None

@@ -1,8 +1,10 @@
 """The projection service on a real chain and store: woken by the indexer's NOTIFY, closing and
-publishing final epochs on schedule, riding out a node that is down, stopping on a conflict."""
+publishing final epochs on schedule, riding out a node that is down, projecting on while a
+publication hangs or is refused, stopping when its database connection is lost."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,18 +15,19 @@ from web3 import Web3
 
 from artisan.chain.anvil import Anvil
 from artisan.chain.client import Signer
+from artisan.chain.errors import NodeUnavailable
 from artisan.chain.protocol import WAD, Protocol
+from artisan.config import Settings
 from artisan.projections import positions
 from artisan.projections.epoch_job import epoch_leaves
 from artisan.projections.epochs import RewardConfig
-from artisan.projections.errors import EpochError
-from artisan.projections.publisher import ChainPublisher
+from artisan.projections.publisher import ChainPublisher, Published
 from artisan.projections.runner import Runner
 from artisan.projections.service import EpochSchedule, ProjectionIntervals, ProjectionService
 from artisan.scheduling import build_scheduler
 from artisan.storage.database import Database
 
-from .chain_support import EPOCH_LENGTH, FINALITY, executions, index
+from .chain_support import EPOCH_LENGTH, FINALITY, executions, index, publisher
 
 pytestmark = pytest.mark.usefixtures("chain_snapshot")
 
@@ -38,12 +41,18 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
 
 @contextmanager
 def running(
-    store: Database, chain_id: int, epochs: EpochSchedule | None, intervals: ProjectionIntervals
+    store: Database,
+    chain_id: int,
+    epochs: EpochSchedule | None,
+    intervals: ProjectionIntervals,
+    on_published: Callable[[list[Published]], None] | None = None,
 ) -> Iterator[ProjectionService]:
     scheduler = build_scheduler()
     scheduler.start()
     with Runner(store, chain_id) as runner:
-        service = ProjectionService(runner, scheduler, epochs=epochs, intervals=intervals)
+        service = ProjectionService(
+            runner, scheduler, epochs=epochs, intervals=intervals, on_published=on_published
+        )
         service.start()
         try:
             yield service
@@ -84,20 +93,37 @@ class FlakyPublisher:
     def __init__(self, inner: ChainPublisher, down: int) -> None:
         self.inner, self.down, self.calls = inner, down, 0
 
-    def published_root(self, epoch: int) -> str | None:
+    def step(self) -> list[Published]:
         self.calls += 1
         if self.down > 0:
             self.down -= 1
-            raise ConnectionError("connection refused (injected)")
-        return self.inner.published_root(epoch)
+            raise NodeUnavailable("connection refused (injected)")
+        return self.inner.step()
 
-    def publish(self, epoch: int, from_block: int, to_block: int, total: int, root: str) -> str:
-        return self.inner.publish(epoch, from_block, to_block, total, root)
+    def close(self) -> None:
+        self.inner.close()
+
+
+def mine_until(w3: Web3, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Mine a block every 50 ms until ``condition`` holds (the dev chain mines only on
+    transactions; a publication becomes final under blocks on top of it)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        w3.provider.make_request("anvil_mine", [hex(1)])  # type: ignore[arg-type]
+        time.sleep(0.05)
+
+
+def publish_tx(store: Database, epoch: int) -> str | None:
+    with store.connect() as conn:
+        row = conn.execute("SELECT publish_tx FROM reward_epochs WHERE epoch = %s", (epoch,))
+        found = row.fetchone()
+    return None if found is None else found[0]
 
 
 def test_epoch_job_closes_and_publishes_once_final_riding_out_a_node_outage(
     store: Database, w3: Web3, anvil: Anvil, protocol: Protocol, deployer: Signer,
-    operator: Signer,
+    operator: Signer, settings: Settings,
 ) -> None:  # fmt: skip
     """An epoch stays open until its end is final; then the job closes it, stores its leaves,
     and publishes the root on chain, after two runs that could not reach the node."""
@@ -105,63 +131,110 @@ def test_epoch_job_closes_and_publishes_once_final_riding_out_a_node_outage(
     genesis = w3.eth.block_number + 1
     executions(w3, protocol, deployer, operator, 4)
     config = RewardConfig(genesis_block=genesis, epoch_length=EPOCH_LENGTH, default_pool=50 * WAD)
-    publisher = FlakyPublisher(ChainPublisher(protocol, deployer, mint=True), down=2)
-    schedule = EpochSchedule(config, FINALITY, publisher)
-    fast = ProjectionIntervals(catch_up=0.1, epochs=0.1)
-    with running(store, d.chain_id, schedule, fast) as service:
-        index(store, anvil, protocol, project=False)
-        time.sleep(0.5)  # several epoch runs: the epoch has not ended
-        with store.connect() as conn:
-            assert conn.execute("SELECT count(*) FROM reward_epochs").fetchone() == (0,)
-        last = config.bounds(1)[1]
-        w3.provider.make_request("anvil_mine", [hex(last + FINALITY + 1 - w3.eth.block_number)])  # type: ignore[arg-type]
-        index(store, anvil, protocol, project=False)
-
-        def published() -> bool:
+    flaky = FlakyPublisher(publisher(store, anvil, protocol, settings.deployer_key), down=2)
+    schedule = EpochSchedule(config, FINALITY, flaky)
+    fast = ProjectionIntervals(catch_up=0.1, epochs=0.1, publish=0.1)
+    published: list[Published] = []
+    try:
+        with running(store, d.chain_id, schedule, fast, on_published=published.extend) as service:
+            index(store, anvil, protocol, project=False)
+            time.sleep(0.5)  # several epoch runs: the epoch has not ended
             with store.connect() as conn:
-                row = conn.execute(
-                    "SELECT publish_tx IS NOT NULL FROM reward_epochs WHERE epoch = 1"
-                ).fetchone()
-            return row == (True,)
-
-        wait_for(published)
-        assert service.failure is None
-    assert publisher.down == 0 and publisher.calls >= 3  # two outages, then the real call
+                assert conn.execute("SELECT count(*) FROM reward_epochs").fetchone() == (0,)
+            last = config.bounds(1)[1]
+            w3.provider.make_request("anvil_mine", [hex(last + FINALITY + 1 - w3.eth.block_number)])  # type: ignore[arg-type]
+            index(store, anvil, protocol, project=False)
+            mine_until(w3, lambda: publish_tx(store, 1) is not None)
+            assert service.failure is None and service.publish_error is None
+    finally:
+        flaky.close()
+    assert flaky.down == 0 and flaky.calls >= 3  # two outages, then real passes
+    assert [p.epoch for p in published] == [1] and published[0].tx_hash == publish_tx(store, 1)
     with store.connect() as conn:
-        root = conn.execute("SELECT root FROM reward_epochs WHERE epoch = 1").fetchone()
+        root = conn.execute("SELECT root, total FROM reward_epochs WHERE epoch = 1").fetchone()
         leaves = epoch_leaves(conn, 1)
-    assert root is not None and publisher.inner.published_root(1) == root[0]
+    assert root is not None
+    onchain = protocol.distributor.functions.epochs(1).call()
+    assert ("0x" + bytes(onchain[0]).hex(), onchain[3]) == (root[0], int(root[1]))
     assert sum(leaf.amount for leaf in leaves) == 50 * WAD
 
 
-class ConflictingPublisher:
-    """A distributor that already holds another root for every epoch."""
+class StuckPublisher:
+    """A publication that hangs (a node that never answers) until released."""
 
-    def published_root(self, epoch: int) -> str | None:
-        return "0x" + "ab" * 32
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
 
-    def publish(self, epoch: int, from_block: int, to_block: int, total: int, root: str) -> str:
-        raise AssertionError("must not publish over another root")
+    def step(self) -> list[Published]:
+        self.entered.set()
+        self.release.wait(30.0)
+        return []
+
+    def close(self) -> None:
+        self.release.set()
 
 
-def test_a_root_conflict_stops_the_service_with_the_error(
+def test_a_hung_publication_never_holds_up_the_projections(
     store: Database, w3: Web3, anvil: Anvil, protocol: Protocol, deployer: Signer,
     operator: Signer,
 ) -> None:  # fmt: skip
-    """A deterministic failure is not retried: the service stops and keeps it for its owner."""
+    """While a publication is stuck on the node, new events are still projected."""
+    d = protocol.deployment
+    genesis = w3.eth.block_number + 1
+    executions(w3, protocol, deployer, operator, 1)
+    config = RewardConfig(genesis_block=genesis, epoch_length=EPOCH_LENGTH, default_pool=WAD)
+    stuck = StuckPublisher()
+    schedule = EpochSchedule(config, FINALITY, stuck)
+    fast = ProjectionIntervals(catch_up=0.1, epochs=0.1, publish=0.1)
+    try:
+        with running(store, d.chain_id, schedule, fast) as service:
+            assert stuck.entered.wait(10.0)
+            for round_ in range(1, 3):
+                executions(w3, protocol, deployer, operator, 2)
+                index(store, anvil, protocol, project=False)
+                wait_for(lambda r=round_: executions_projected(store) == 1 + 2 * r)  # type: ignore[misc]
+            assert not stuck.release.is_set() and service.failure is None
+            stuck.release.set()
+    finally:
+        stuck.close()
+
+
+def test_a_root_conflict_is_reported_and_retried_while_the_projections_go_on(
+    store: Database, w3: Web3, anvil: Anvil, protocol: Protocol, deployer: Signer,
+    operator: Signer, settings: Settings,
+) -> None:  # fmt: skip
+    """The distributor already holds another root for the epoch: the publish job reports it
+    at each run (and sends nothing), the service keeps running and projecting."""
     d = protocol.deployment
     genesis = w3.eth.block_number + 1
     executions(w3, protocol, deployer, operator, 2)
-    w3.provider.make_request("anvil_mine", [hex(EPOCH_LENGTH + FINALITY + 1)])  # type: ignore[arg-type]
-    index(store, anvil, protocol, project=False)
     config = RewardConfig(genesis_block=genesis, epoch_length=EPOCH_LENGTH, default_pool=WAD)
-    schedule = EpochSchedule(config, FINALITY, ConflictingPublisher())
-    with running(store, d.chain_id, schedule, ProjectionIntervals(0.1, 0.1)) as service:
-        assert service.wait(15.0)
-    assert isinstance(service.failure, EpochError)
-    assert "holds root 0xabab" in str(service.failure)
-    with store.connect() as conn:  # closed and stored; only the publication is refused
-        assert conn.execute("SELECT publish_tx FROM reward_epochs").fetchall() == [(None,)]
+    first, last = config.bounds(1)
+    deployer.send(protocol.token.functions.mint(deployer.address, 5))
+    deployer.send(protocol.token.functions.approve(d.distributor, 5))
+    deployer.send(protocol.distributor.functions.publishEpoch(1, first, last, 5, b"\xab" * 32))
+    w3.provider.make_request("anvil_mine", [hex(last + FINALITY + 1 - w3.eth.block_number)])  # type: ignore[arg-type]
+    index(store, anvil, protocol, project=False)
+    pub = publisher(store, anvil, protocol, settings.deployer_key)
+    schedule = EpochSchedule(config, FINALITY, pub)
+    fast = ProjectionIntervals(catch_up=0.1, epochs=0.1, publish=0.1)
+    sent = w3.eth.get_transaction_count(deployer.account.address)
+    try:
+        with running(store, d.chain_id, schedule, fast) as service:
+            wait_for(lambda: service.publish_error is not None)
+            assert "holds root 0xabab" in str(service.publish_error)
+            executions(w3, protocol, deployer, operator, 1)
+            sent = w3.eth.get_transaction_count(deployer.account.address)
+            index(store, anvil, protocol, project=False)
+            wait_for(lambda: executions_projected(store) == 3)
+            assert service.failure is None and not service.wait(0.3)
+    finally:
+        pub.close()
+    assert (
+        w3.eth.get_transaction_count(deployer.account.address) == sent
+    )  # the publisher sent nothing
+    assert publish_tx(store, 1) is None  # closed and stored; only the publication is refused
 
 
 def test_a_lost_database_connection_stops_the_service(

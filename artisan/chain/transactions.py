@@ -1,19 +1,54 @@
-"""Signing ``recordBatch`` transactions (EIP-1559) and pricing them, replacements included."""
+"""Signed EIP-1559 transactions that their sender records before broadcasting: pricing
+(replacements included), signing, broadcasting, and the head they are priced against.
+
+Shared by the processes that own their transactions' fate across crashes and reorgs (the
+executor's emitter, the reward publisher): each persists a ``SignedTx`` before it sends it,
+so that the same bytes can be sent again, or replaced by nonce, and never a second copy of
+the same intent under a new nonce by mistake."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
 
-from artisan.executor.emission_errors import NodeError, TransactionRefused
-from artisan.executor.emit_rpc import JsonRpc
-from artisan.executor.emit_store import SignedTx
+from artisan.chain.errors import NodeError, TransactionRefused
+from artisan.chain.jsonrpc import JsonRpc
+from artisan.errors import ChainError
+
+GWEI = 10**9
 
 # Nodes refuse a replacement unless both fee caps rise by at least 10%; 12.5% leaves margin
 # for rounding and for pools (some) that ask for more.
 REPLACEMENT_BUMP_PPM = 1_125_000
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTx:
+    tx_hash: str
+    raw: bytes
+    nonce: int
+    max_fee: int
+    priority_fee: int
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    number: int
+    base_fee: int
+    gas_limit: int
+
+
+def read_head(rpc: JsonRpc) -> Head:
+    block = rpc.call("eth_getBlockByNumber", "latest", False)
+    return Head(
+        number=int(block["number"], 16),
+        base_fee=int(block.get("baseFeePerGas") or "0x0", 16),
+        gas_limit=int(block["gasLimit"], 16),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +72,7 @@ def _bump(value: int) -> int:
     return -(-value * REPLACEMENT_BUMP_PPM // 1_000_000)  # rounds up, so 1 wei still grows
 
 
-def sign_batch(
+def sign_call(
     account: LocalAccount,
     *,
     chain_id: int,
@@ -67,6 +102,26 @@ def sign_batch(
         max_fee=fees.max_fee,
         priority_fee=fees.priority_fee,
     )
+
+
+def replacement(
+    account: LocalAccount, latest: SignedTx, *, chain_id: int, base_fee: int, priority_fee: int
+) -> SignedTx:
+    """``latest`` signed again at its nonce, same call and gas, with fees bumped past it and
+    the market: a stuck transaction's replacement (only one of the two can ever be mined)."""
+    old = TypedTransaction.from_bytes(HexBytes(latest.raw)).as_dict()
+    fees = bumped_fees(Fees(latest.max_fee, latest.priority_fee), base_fee, priority_fee)
+    return sign_call(
+        account, chain_id=chain_id, to="0x" + bytes(old["to"]).hex(), data=bytes(old["data"]),
+        nonce=latest.nonce, gas=int(old["gas"]), fees=fees,
+    )  # fmt: skip
+
+
+def check_chain(rpc: JsonRpc, chain_id: int) -> None:
+    """Refuse a node that serves another chain than the one we sign for."""
+    node_chain = int(rpc.call("eth_chainId"), 16)
+    if node_chain != chain_id:
+        raise ChainError(f"the node at {rpc.url} is chain {node_chain}, not {chain_id}")
 
 
 # Refusals that mean "this nonce already has a transaction (maybe this very one)": the next

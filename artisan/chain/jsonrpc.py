@@ -1,8 +1,9 @@
-"""The emitter's JSON-RPC boundary: raw JSON over httpx, parsed with orjson, batched.
+"""Raw JSON-RPC over httpx, parsed with orjson, batched: the transport of the processes that
+sign and reconcile their own transactions (the emitter, the reward publisher).
 
 Receipts of large batches hold thousands of logs; web3's formatters would spend more time on
-them than the node spends executing the batch, so the emitter reads plain JSON. Transport
-failures become ``NodeUnavailable`` (retried by the emitter), error objects ``NodeError``.
+them than the node spends executing the batch, so these read plain JSON. Transport failures
+become ``NodeUnavailable`` (a ``TransientChainError``), error objects ``NodeError``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
-from artisan.executor.emission_errors import NodeError, NodeUnavailable
+from artisan.chain.errors import NodeError, NodeUnavailable
 
 Call = tuple[str, Sequence[Any]]
 
