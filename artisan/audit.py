@@ -84,9 +84,11 @@ class DistributorReader:
         return None if bytes(root) == bytes(32) else ("0x" + bytes(root).hex(), int(total))
 
     def publishes(self, tx_hash: str, epoch: int) -> bool:
+        if len(tx_hash) != 66 or not tx_hash.startswith("0x"):
+            return False  # not a transaction hash (older versions recorded "published")
         try:
             receipt = self._w3.eth.get_transaction_receipt(HexStr(tx_hash))
-        except TransactionNotFound:
+        except (TransactionNotFound, ValueError):
             return False
         if receipt["status"] != 1:
             return False

@@ -36,6 +36,7 @@ class Attempt:
 
     epoch: int
     step: str
+    publisher: str
     nonce: int
     txs: tuple[SignedTx, ...]
     age: float  # seconds since the latest was signed, by the database's clock
@@ -54,29 +55,30 @@ def pending_epochs(conn: psycopg.Connection[Any]) -> list[PendingEpoch]:
 
 
 _OPEN = """
-SELECT step, nonce,
+SELECT step, publisher, nonce,
        array_agg(tx_hash ORDER BY signed_at, tx_hash),
        array_agg(raw ORDER BY signed_at, tx_hash),
        array_agg(max_fee::text ORDER BY signed_at, tx_hash),
        array_agg(priority_fee::text ORDER BY signed_at, tx_hash),
        extract(epoch FROM now() - max(signed_at))::float8
 FROM reward_publication_txs
-WHERE epoch = %s AND publisher = %s AND status = 'open'
-GROUP BY step, nonce
+WHERE epoch = %s AND status = 'open'
+GROUP BY step, publisher, nonce
 ORDER BY nonce
 """
 
 
-def open_attempts(conn: psycopg.Connection[Any], epoch: int, publisher: str) -> list[Attempt]:
+def open_attempts(conn: psycopg.Connection[Any], epoch: int) -> list[Attempt]:
+    """Every open attempt of ``epoch``, whichever key signed it, in nonce order."""
     out = []
-    for step, nonce, hashes, raws, max_fees, tips, age in conn.execute(
-        _OPEN, (epoch, publisher)
+    for step, publisher, nonce, hashes, raws, max_fees, tips, age in conn.execute(
+        _OPEN, (epoch,)
     ).fetchall():
         txs = tuple(
             SignedTx(h, bytes(r), int(nonce), int(f), int(t))
             for h, r, f, t in zip(hashes, raws, max_fees, tips, strict=True)
         )
-        out.append(Attempt(epoch, step, int(nonce), txs, float(age)))
+        out.append(Attempt(epoch, step, publisher, int(nonce), txs, float(age)))
     return out
 
 
@@ -106,6 +108,16 @@ def mark_final(conn: psycopg.Connection[Any], epoch: int, tx_hash: str, block_nu
         "UPDATE reward_epochs SET publish_tx = %s, publish_block = %s WHERE epoch = %s",
         (tx_hash, block_number, epoch),
     )
+
+
+def publish_hashes(conn: psycopg.Connection[Any], epoch: int) -> list[str]:
+    """Every publishEpoch transaction signed for ``epoch``, newest first."""
+    rows = conn.execute(
+        "SELECT tx_hash FROM reward_publication_txs WHERE epoch = %s AND step = 'publish'"
+        " ORDER BY signed_at DESC, tx_hash",
+        (epoch,),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def attempts_of(conn: psycopg.Connection[Any], epoch: int) -> Sequence[tuple[str, int, str]]:

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 import psycopg
 from eth_abi.abi import decode, encode
+from eth_abi.exceptions import DecodingError
 from eth_account import Account
 from eth_utils.crypto import keccak
 
@@ -55,6 +56,7 @@ from artisan.chain.transactions import (
     replacement,
     sign_call,
 )
+from artisan.errors import ArtisanError
 from artisan.projections import publication_store as store
 from artisan.projections.errors import EpochError, PublicationError
 from artisan.projections.publication_store import Attempt, PendingEpoch
@@ -73,6 +75,10 @@ EPOCH_PUBLISHED_TOPIC = (
 )
 
 
+# eth_getLogs ranges of the fallback scan: what public providers accept.
+LOG_SCAN_BLOCKS = 10_000
+
+
 def _selector(signature: str) -> bytes:
     return keccak(signature.encode())[:4]
 
@@ -81,6 +87,7 @@ _MINT = _selector("mint(address,uint256)")
 _APPROVE = _selector("approve(address,uint256)")
 _PUBLISH = _selector("publishEpoch(uint256,uint64,uint64,uint128,bytes32)")
 _EPOCHS = _selector("epochs(uint256)")
+_ALLOWANCE = _selector("allowance(address,address)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,15 +169,18 @@ class ChainPublisher:
         self._last_seen: dict[str, float] = {}  # tx hash -> when last sent or looked up
         self._passed_since: dict[tuple[int, str, int], float] = {}
         self.rpc = JsonRpc(rpc_url)
-        self._stream = f"publisher:{contracts.chain_id}:{self.address}"
+        self._checked = False  # the node's chain id, checked at the first pass (not at start:
+        # a node that is down then must not keep the projections from starting)
+        # One publisher per distributor, whatever its key: two keys would each mint.
+        self._stream = f"publisher:{contracts.chain_id}:{contracts.distributor}"
         try:
-            check_chain(self.rpc, contracts.chain_id)
-            try:
-                self.conn: psycopg.Connection[Any] = acquire_writer_connection(db, self._stream)
-            except WriterLockHeld as exc:
-                raise PublicationError(
-                    f"a publisher for {self.address} on chain {contracts.chain_id} is running"
-                ) from exc
+            self.conn: psycopg.Connection[Any] = acquire_writer_connection(db, self._stream)
+        except WriterLockHeld as exc:
+            self.rpc.close()
+            raise PublicationError(
+                f"a publisher for the distributor {contracts.distributor} on chain"
+                f" {contracts.chain_id} is running"
+            ) from exc
         except BaseException:
             self.rpc.close()
             raise
@@ -193,9 +203,15 @@ class ChainPublisher:
         answer = self.rpc.call(
             "eth_call", {"to": self.contracts.distributor, "data": data}, "latest"
         )
-        root, _from, _to, total, _claimed = decode(
-            ["bytes32", "uint64", "uint64", "uint128", "uint128"], bytes.fromhex(answer[2:])
-        )
+        try:
+            root, _from, _to, total, _claimed = decode(
+                ["bytes32", "uint64", "uint64", "uint128", "uint128"], bytes.fromhex(answer[2:])
+            )
+        except (ValueError, TypeError, DecodingError) as exc:
+            raise PublicationError(
+                f"the distributor at {self.contracts.distributor} answered epochs({epoch}) with"
+                f" {answer!r:.80}: is it the RewardDistributor? ({exc})"
+            ) from exc
         hex_root = "0x" + bytes(root).hex()
         return None if hex_root == ZERO_ROOT else (hex_root, int(total))
 
@@ -204,12 +220,21 @@ class ChainPublisher:
     def step(self) -> list[Published]:
         """Move every pending publication as far as the chain allows now; the ones that
         became final."""
+        if not self._checked:
+            check_chain(self.rpc, self.contracts.chain_id)
+            self._checked = True
         head = read_head(self.rpc)
         final: list[Published] = []
         for epoch in store.pending_epochs(self.conn):
-            where = self._on_chain(epoch)
+            where = self._on_chain(epoch, head)
             if where is None:
-                self._advance(epoch, head)
+                try:
+                    self._advance(epoch, head)
+                except ArtisanError:
+                    if not final:
+                        raise
+                    # What became final is reported now; the next pass meets this again.
+                    log.exception("epoch %d: publishing failed", epoch.epoch)
                 break  # later epochs wait: their steps' nonces come after this one's
             if head.number - where.block_number + 1 >= self.config.confirmations:
                 store.mark_final(self.conn, epoch.epoch, where.tx_hash, where.block_number)
@@ -218,7 +243,7 @@ class ChainPublisher:
                 final.append(Published(epoch.epoch, epoch.root, where.tx_hash, where.block_number))
         return final
 
-    def _on_chain(self, epoch: PendingEpoch) -> OnChain | None:
+    def _on_chain(self, epoch: PendingEpoch, head: Head) -> OnChain | None:
         held = self.published(epoch.epoch)
         if held is None:
             return None
@@ -228,30 +253,71 @@ class ChainPublisher:
                 f"epoch {epoch.epoch}: the distributor holds root {root} (total {total}),"
                 f" not {epoch.root} (total {epoch.total})"
             )
-        logs = self.rpc.call(
-            "eth_getLogs",
-            {
-                "address": self.contracts.distributor,
-                "topics": [EPOCH_PUBLISHED_TOPIC, "0x" + epoch.epoch.to_bytes(32, "big").hex()],
-                "fromBlock": hex(epoch.to_block),
-                "toBlock": "latest",
-            },
-        )
-        if not logs:
+        found = self._published_by_us(epoch) or self._published_log(epoch, head)
+        if found is None:
             raise PublicationError(
                 f"epoch {epoch.epoch}: the distributor holds its root but no EpochPublished"
                 f" since block {epoch.to_block} is on chain"
             )
-        return OnChain(str(logs[-1]["transactionHash"]), int(logs[-1]["blockNumber"], 16))
+        return found
+
+    def _published_by_us(self, epoch: PendingEpoch) -> OnChain | None:
+        """The EpochPublished in the receipt of one of our own publish transactions."""
+        hashes = store.publish_hashes(self.conn, epoch.epoch)
+        receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        for receipt in receipts:
+            if receipt is None or receipt.get("status") != "0x1":
+                continue
+            if any(self._publishes(log_, epoch.epoch) for log_ in receipt.get("logs", ())):
+                return OnChain(str(receipt["transactionHash"]), int(receipt["blockNumber"], 16))
+        return None
+
+    def _published_log(self, epoch: PendingEpoch, head: Head) -> OnChain | None:
+        """The epoch's EpochPublished found by scanning (someone else published it): in
+        ranges a public node accepts, newest first."""
+        topic = "0x" + epoch.epoch.to_bytes(32, "big").hex()
+        high = head.number
+        while high >= epoch.to_block:
+            low = max(epoch.to_block, high - LOG_SCAN_BLOCKS + 1)
+            logs = self.rpc.call("eth_getLogs", {
+                "address": self.contracts.distributor, "topics": [EPOCH_PUBLISHED_TOPIC, topic],
+                "fromBlock": hex(low), "toBlock": hex(high),
+            })  # fmt: skip
+            if logs:
+                return OnChain(str(logs[-1]["transactionHash"]), int(logs[-1]["blockNumber"], 16))
+            high = low - 1
+        return None
+
+    def _publishes(self, log_: dict[str, Any], epoch: int) -> bool:
+        topics = log_.get("topics") or []
+        return (
+            str(log_.get("address", "")).lower() == self.contracts.distributor
+            and len(topics) >= 2
+            and str(topics[0]).lower() == EPOCH_PUBLISHED_TOPIC
+            and int(str(topics[1]), 16) == epoch
+        )
 
     def _steps(self) -> tuple[str, ...]:
         return store.STEPS if self.config.mint else store.STEPS[1:]
 
     def _advance(self, epoch: PendingEpoch, head: Head) -> None:
         steps = self._steps()
-        attempts = [a for a in store.open_attempts(self.conn, epoch.epoch, self.address)
-                    if a.step in steps]  # fmt: skip
-        nonce = int(self.rpc.call("eth_getTransactionCount", self.address, "latest"), 16)
+        attempts = store.open_attempts(self.conn, epoch.epoch)
+        others = sorted({a.publisher for a in attempts} - {self.address})
+        if others:
+            raise PublicationError(
+                f"epoch {epoch.epoch} has transactions in flight from another publisher key"
+                f" ({', '.join(others)}): publish it with that key, or wait for them to end"
+            )
+        attempts = [a for a in attempts if a.step in steps]
+        # Two nonces: the chain's now, and the one at the deepest block no reorg we follow
+        # can undo. An attempt counts as lost only once the latter has passed it: until then
+        # a reorg could still bring it back.
+        final_block = max(head.number - self.config.confirmations + 1, 0)
+        nonce_now, nonce_final = (int(n, 16) for n in self.rpc.batch([
+            ("eth_getTransactionCount", [self.address, "latest"]),
+            ("eth_getTransactionCount", [self.address, hex(final_block)]),
+        ]))  # fmt: skip
         calls = [("eth_getTransactionReceipt", [t.tx_hash]) for a in attempts for t in a.txs]
         receipts = iter(self.rpc.batch(calls))
         mined: dict[int, dict[str, Any]] = {}  # attempt index -> its receipt
@@ -259,6 +325,7 @@ class ChainPublisher:
             found = [r for r in (next(receipts) for _ in a.txs) if r is not None]
             if found:
                 mined[i] = found[0]
+        with_receipt = {(attempts[i].step, attempts[i].nonce) for i in mined}
         done: set[str] = set()
         unmined: list[Attempt] = []
         failed_at = len(steps)  # the first step with an attempt that can no longer land
@@ -270,12 +337,14 @@ class ChainPublisher:
                 self._passed_since.pop(key, None)
                 if receipt["status"] == "0x1":
                     done.add(a.step)
-                    continue
-                store.close_attempt(self.conn, a, "reverted")
-                log.error("epoch %d: %s (nonce %d, %s) reverted", a.epoch, a.step, a.nonce,
-                          receipt["transactionHash"])  # fmt: skip
-                failed_at = min(failed_at, steps.index(a.step))
-            elif nonce > a.nonce and now - self._passed_since.setdefault(key, now) >= (
+                elif int(receipt["blockNumber"], 16) > final_block:
+                    unmined.append(a)  # reverted on this branch; another may still run it
+                else:
+                    store.close_attempt(self.conn, a, "reverted")
+                    log.error("epoch %d: %s (nonce %d, %s) reverted", a.epoch, a.step,
+                              a.nonce, receipt["transactionHash"])  # fmt: skip
+                    failed_at = min(failed_at, steps.index(a.step))
+            elif nonce_final > a.nonce and now - self._passed_since.setdefault(key, now) >= (
                 self.config.lost_after
             ):
                 store.close_attempt(self.conn, a, "lost")
@@ -284,7 +353,7 @@ class ChainPublisher:
                             a.epoch, a.step, a.nonce)  # fmt: skip
                 failed_at = min(failed_at, steps.index(a.step))
             else:
-                if nonce <= a.nonce:
+                if nonce_final <= a.nonce:
                     self._passed_since.pop(key, None)
                 unmined.append(a)
         moving: set[str] = set()
@@ -297,8 +366,11 @@ class ChainPublisher:
                             a.epoch, a.step, a.nonce, steps[failed_at])  # fmt: skip
                 continue
             moving.add(a.step)
-            if nonce <= a.nonce:  # not passed: make sure the node has it
+            if nonce_now <= a.nonce and (a.step, a.nonce) not in with_receipt:
+                # Not passed and no receipt: make sure the node still has it.
                 self._keep_alive(a, head, now)
+        if "approve" in done and "publish" not in done | moving and self._allowance() < epoch.total:
+            done.discard("approve")  # spent since (another epoch's publication): approve again
         for step in steps:
             if step in done:
                 continue
@@ -307,7 +379,14 @@ class ChainPublisher:
             tx = self._send(epoch, step, head)
             receipt = self.rpc.call("eth_getTransactionReceipt", tx.tx_hash)
             if receipt is None or receipt["status"] != "0x1":
-                return  # not mined yet (or reverted: the next pass records it)
+                return  # not mined yet (or reverted: a later pass decides)
+
+    def _allowance(self) -> int:
+        """What the distributor may pull from the publisher now."""
+        data = _ALLOWANCE + encode(["address", "address"],
+                                   [self.address, self.contracts.distributor])  # fmt: skip
+        call = {"to": self.contracts.token, "data": "0x" + data.hex()}
+        return int(self.rpc.call("eth_call", call, "latest"), 16)
 
     def _keep_alive(self, a: Attempt, head: Head, now: float) -> None:
         """An attempt with no receipt: replace it when stale, re-send it if the node lost it."""

@@ -23,11 +23,12 @@ from artisan.chain.actions import BatchItem, ModelSpec, record_batch, register_m
 from artisan.chain.anvil import Anvil
 from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD, Protocol
-from artisan.config import REPO_ROOT, Settings
+from artisan.config import ANVIL_OPERATOR_KEY, REPO_ROOT, Settings
 from artisan.domain.eip712 import sign_request
 from artisan.projections import positions
 from artisan.projections.epoch_job import ClosedEpoch, close_final_epochs, epoch_leaves
 from artisan.projections.epochs import RewardConfig
+from artisan.projections.errors import PublicationError
 from artisan.projections.publication_store import attempts_of
 from artisan.projections.publisher import EPOCH_PUBLISHED_TOPIC, ChainPublisher
 from artisan.projections.verify import verify
@@ -425,3 +426,54 @@ def root_of(store: Database) -> str:
 
 def total_of(store: Database) -> int:
     return close_row(store).total
+
+
+def test_an_allowance_spent_behind_the_publishers_back_is_approved_again(
+    store: Database, world: World
+) -> None:
+    """The approve is mined, then the key's allowance is reset by another transaction: the
+    publisher sees it before publishing and approves again (a publish would revert)."""
+    epoch = close(store, world)
+    since = world.w3.eth.block_number
+    p = world.protocol
+    with publisher(store, world.anvil, p, world.settings.deployer_key) as pub:
+        world.automine(False)
+        try:
+            pub.step()  # mint sent
+            world.mine()
+            pub.step()  # approve sent
+            world.mine()
+            world.automine(True)
+            world.deployer.send(p.token.functions.approve(p.deployment.distributor, 0))
+            publish_until_final(pub, world.w3)
+        finally:
+            world.automine(True)
+    with store.connect() as conn:
+        assert [s for s, _n, _st in attempts_of(conn, 1)] == [
+            "mint",
+            "approve",
+            "approve",
+            "publish",
+        ]
+    assert_published_once(store, world, epoch, since)
+
+
+def test_one_publisher_per_distributor_whatever_its_key(store: Database, world: World) -> None:
+    """A second publisher of the same distributor is refused while the first runs; once it
+    stops, a publisher with another key refuses to step while the first key's transactions
+    are in flight (two keys would each mint)."""
+    close(store, world)
+    p = world.protocol
+    with publisher(store, world.anvil, p, world.settings.deployer_key) as first:
+        with pytest.raises(PublicationError, match="is running"):
+            publisher(store, world.anvil, p, ANVIL_OPERATOR_KEY)
+        world.automine(False)
+        try:
+            first.step()  # mint sent, unmined
+        finally:
+            world.automine(True)
+    with (
+        publisher(store, world.anvil, p, ANVIL_OPERATOR_KEY) as second,
+        pytest.raises(PublicationError, match="another publisher key"),
+    ):
+        second.step()
