@@ -55,6 +55,7 @@ check: venv
 	.venv/bin/ruff format --check artisan tests benchmarks
 	.venv/bin/ruff check artisan tests benchmarks
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 demo: install contracts
 	$(PY) -m artisan.cli demo

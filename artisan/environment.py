@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from web3 import Web3
 
 from artisan.chain.anvil import Anvil, start_anvil
-from artisan.chain.client import Signer, connect
 from artisan.chain.contracts import Deployment
 from artisan.chain.protocol import Protocol, attach, deploy
+from artisan.chain.signer import Signer, connect
 from artisan.config import Settings
 from artisan.storage.database import Database, open_database
 

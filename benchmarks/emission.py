@@ -23,19 +23,19 @@ import psycopg
 from psycopg import sql
 from web3 import Web3
 
+from artisan.chain.abi.ledger import encode_item, outcomes_of, record_batch_calldata
 from artisan.chain.actions import ModelSpec, register_model
 from artisan.chain.anvil import start_anvil
-from artisan.chain.client import Signer, connect
 from artisan.chain.jsonrpc import JsonRpc
 from artisan.chain.protocol import WAD, Protocol, deploy
+from artisan.chain.signer import Signer, connect
 from artisan.chain.transactions import fresh_fees, read_head, sign_call
 from artisan.config import ANVIL_OPERATOR_KEY, load_settings
 from artisan.domain.eip712 import typed_data
 from artisan.domain.types import InferenceRequest, Meter
+from artisan.emitter.config import EmitterConfig
+from artisan.emitter.emitter import Emitter, wait_idle
 from artisan.executor import outbox
-from artisan.executor.emit_codec import encode_item, outcomes_of, record_batch_calldata
-from artisan.executor.emit_config import EmitterConfig
-from artisan.executor.emitter import Emitter, wait_idle
 from artisan.executor.outbox import Execution
 from artisan.storage.database import Database, open_database
 

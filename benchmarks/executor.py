@@ -52,20 +52,20 @@ from psycopg import sql
 
 from artisan.chain.actions import ModelSpec, fund_escrow, register_model
 from artisan.chain.anvil import start_anvil
-from artisan.chain.client import Signer, connect
 from artisan.chain.protocol import WAD, Protocol, deploy
+from artisan.chain.signer import Signer, connect
 from artisan.config import ANVIL_OPERATOR_KEY, Settings, load_settings
 from artisan.domain.eip712 import sign_request
 from artisan.domain.types import InferenceRequest
-from artisan.executor import models
 from artisan.executor.assembly import ExecutorConfig, open_executor
+from artisan.executor.assets import AssetStore
 from artisan.executor.batcher import BatchPolicy
-from artisan.executor.runner import ModelSession, SessionCache, SessionConfig
+from artisan.executor.engine import ExecutorService, Receipt
 from artisan.executor.scheduler import Scheduler
-from artisan.executor.service import ExecutorService, Receipt
-from artisan.executor.store import AssetStore
+from artisan.executor.sessions import ModelSession, SessionCache, SessionConfig
 from artisan.executor.tensors import encode_tensors
 from artisan.storage.database import Database, open_database
+from artisan.testing import onnx_models as models
 
 BATCH = 32
 

@@ -18,8 +18,8 @@ from web3 import Web3
 
 from artisan.chain.actions import BatchItem, ModelSpec, fund_escrow, record_batch, register_model
 from artisan.chain.anvil import start_anvil
-from artisan.chain.client import Signer, connect
 from artisan.chain.protocol import WAD, Protocol, deploy
+from artisan.chain.signer import Signer, connect
 from artisan.config import ANVIL_OPERATOR_KEY, load_settings
 from artisan.domain.eip712 import sign_request
 from artisan.domain.types import InferenceRequest, Meter

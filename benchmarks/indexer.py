@@ -43,13 +43,13 @@ from eth_abi.abi import encode as abi_encode
 from eth_hash.auto import keccak
 from psycopg import sql
 
+from artisan.chain.abi.decoder import ContractAbi
 from artisan.chain.anvil import Anvil, start_anvil
 from artisan.chain.contracts import Deployment
 from artisan.chain.protocol import WAD
 from artisan.config import ANVIL_OPERATOR_KEY, Settings, load_settings
 from artisan.domain.eip712 import domain_separator, execution_id
 from artisan.domain.types import InferenceRequest
-from artisan.indexer.decoder import ContractAbi
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.indexer.source import RawLog
@@ -125,8 +125,8 @@ class Generator:
 
     def __init__(self, settings: Settings, node: Anvil) -> None:
         from artisan.chain.actions import ModelSpec, register_model
-        from artisan.chain.client import Signer, connect
         from artisan.chain.protocol import deploy
+        from artisan.chain.signer import Signer, connect
 
         self.rpc = Rpc(node.rpc_url)
         w3 = connect(node.rpc_url)

@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python -m benchmarks.projections [--events N] [--batch N] [--workers N]
 [--url URL] [--check]``. The events are a synthetic protocol history
-(``artisan.projections.synthetic``: models, remixes, executions priced by the metering rule with
+(``artisan.testing.synthetic``: models, remixes, executions priced by the metering rule with
 their settlements, ratings, signals, epochs, claims) written through the event store's own
 append path into a scratch database, which is analyzed and then replayed by the runner's own
 catch-up from position 0, timed: every projection, on ``--workers`` connections, reader indexes
@@ -33,15 +33,15 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from artisan.audit import digest
+from artisan.audit.verify import replay
 from artisan.config import load_settings
-from artisan.projections import digest
 from artisan.projections.events import from_rows
 from artisan.projections.registry import ALL
 from artisan.projections.runner import DEFAULT_WORKERS, Runner
-from artisan.projections.synthetic import HistoryGenerator
-from artisan.projections.verify import replay
 from artisan.storage.database import Database, start_embedded
-from artisan.storage.projection_seed import SeedWriter
+from artisan.testing.seed import SeedWriter
+from artisan.testing.synthetic import HistoryGenerator
 
 CHAIN_ID = 31337
 

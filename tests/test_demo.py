@@ -10,7 +10,7 @@ from psycopg import sql
 from rich.console import Console
 
 from artisan.config import load_settings
-from artisan.demo import demo_database_name, run_demo
+from artisan.demo.run import demo_database_name, run_demo
 from artisan.storage.database import Database
 
 

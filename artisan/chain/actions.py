@@ -11,9 +11,9 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from artisan.chain.client import Signer
 from artisan.chain.codec import item_tuple
 from artisan.chain.protocol import Protocol
+from artisan.chain.signer import Signer
 from artisan.domain.types import ZERO_ADDRESS, InferenceRequest, Meter
 from artisan.errors import ChainError
 

@@ -1,74 +1,138 @@
-"""Raw JSON-RPC over httpx, parsed with orjson, batched: the transport of the processes that
-sign and reconcile their own transactions (the emitter, the reward publisher).
+"""The one fast transport to the node: raw JSON-RPC over httpx, parsed with orjson, batched.
 
-Receipts of large batches hold thousands of logs; web3's formatters would spend more time on
-them than the node spends executing the batch, so these read plain JSON. Transport failures
-become ``NodeUnavailable`` (a ``TransientChainError``), error objects ``NodeError``.
+Everything that reads the chain in bulk or owns its transactions goes through ``JsonRpc`` (the
+indexer's source, the emitter, the reward publisher, the executor's ledger reads): web3's
+formatters would spend more time on large answers than the node spends producing them. Web3 is
+kept for ABIs, signing and one-off transactions (``chain.signer``).
+
+This module is the boundary where HTTP and node errors become ours (``chain.errors``):
+timeouts, dropped connections, rate limits, 5xx and garbled answers are ``NodeUnavailable``
+(transient); "too many results" or a timed-out log query is ``LogRangeTooLarge``; "unknown
+block" is ``ChainMoved``; any other error object is ``NodeError``. One client per endpoint,
+safe to share between threads (httpx pools its connections; ids come from one counter).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 import orjson
 
-from artisan.chain.errors import NodeError, NodeUnavailable
+from artisan.chain.errors import ChainMoved, LogRangeTooLarge, NodeError, NodeUnavailable
 
 Call = tuple[str, Sequence[Any]]
+Parse = Callable[[bytes, str], Any]  # (answer body, first method) -> parsed JSON
+
+_TOO_LARGE = ("more than", "too many", "range is too large", "block range", "response size",
+              "limit exceeded", "query timeout", "exceed")  # fmt: skip
+_MOVED = ("unknown block", "header not found", "block not found")
+_TRANSIENT = ("timeout", "timed out", "rate limit", "busy", "try again", "temporar", "unavailable")
+_TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def translate(error: Any, method: str) -> Exception:
+    """Our exception for a JSON-RPC error object answered to ``method``."""
+    code = error.get("code") if isinstance(error, dict) else None
+    message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+    text = message.lower()
+    where = f"{method}: {message} (code {code})"
+    if any(m in text for m in _MOVED):
+        return ChainMoved(where)
+    if method == "eth_getLogs" and (code == -32005 or any(m in text for m in _TOO_LARGE)):
+        return LogRangeTooLarge(where)
+    if code == -32005 or code == 429 or any(m in text for m in _TRANSIENT):
+        return NodeUnavailable(where)
+    return NodeError(method, code if isinstance(code, int) else None, message)
+
+
+def _orjson(content: bytes, method: str) -> Any:
+    return orjson.loads(content)
 
 
 class JsonRpc:
-    """A JSON-RPC endpoint over HTTP, one keep-alive connection."""
+    """A JSON-RPC endpoint over HTTP (keep-alive connections, pooled)."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        max_batch: int = 500,
+        transport: httpx.BaseTransport | None = None,
+        parse: Parse = _orjson,
+    ) -> None:
         self.url = url
-        self._http = httpx.Client(timeout=timeout)
-        self._next_id = 0
+        self.max_batch = max_batch
+        self._parse = parse
+        self._ids = itertools.count(1)  # next() is atomic under the GIL: ids never repeat
+        self._http = httpx.Client(
+            timeout=timeout, transport=transport, headers={"content-type": "application/json"}
+        )
 
     def close(self) -> None:
         self._http.close()
 
+    def __enter__(self) -> JsonRpc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def call(self, method: str, *params: Any) -> Any:
-        """One call's result; an error object raises ``NodeError``."""
-        return self._unwrap(method, self._post(self._body(method, params)))
+        """One call's result; an error object raises (translated)."""
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        reply = self._post(body, method)
+        if not isinstance(reply, dict) or ("result" not in reply and "error" not in reply):
+            raise NodeUnavailable(f"{method}: malformed answer {reply!r:.200}")
+        if "error" in reply:
+            raise translate(reply["error"], method)
+        return reply["result"]
 
     def batch(self, calls: Sequence[Call]) -> list[Any]:
-        """Several calls in one request; results in call order, the first error raises."""
-        if not calls:
-            return []
-        answers = self._post([self._body(m, p) for m, p in calls])
-        if not isinstance(answers, list) or len(answers) != len(calls):
-            raise NodeUnavailable(f"a batch of {len(calls)} calls got a malformed answer")
-        by_id = {a.get("id"): a for a in answers}
-        first = self._next_id - len(calls) + 1
-        return [self._unwrap(m, by_id.get(first + i, {})) for i, (m, _) in enumerate(calls)]
+        """Several calls, ``max_batch`` per request; results in call order, the first error
+        raises (translated)."""
+        results: list[Any] = []
+        for start in range(0, len(calls), self.max_batch):
+            chunk = calls[start : start + self.max_batch]
+            ids = [next(self._ids) for _ in chunk]
+            body = [
+                {"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)}
+                for i, (m, p) in zip(ids, chunk, strict=True)
+            ]
+            replies = self._post(body, chunk[0][0])
+            if isinstance(replies, dict) and "error" in replies:  # refused as a whole
+                raise translate(replies["error"], chunk[0][0])
+            if not isinstance(replies, list) or len(replies) != len(chunk):
+                raise NodeUnavailable(
+                    f"a batch of {len(chunk)} calls got a malformed answer {replies!r:.200}"
+                )
+            by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
+            for i, (method, _params) in zip(ids, chunk, strict=True):
+                reply = by_id.get(i)
+                if reply is None or ("result" not in reply and "error" not in reply):
+                    raise NodeUnavailable(f"{method}: no answer in its batch")
+                if "error" in reply:
+                    raise translate(reply["error"], method)
+                results.append(reply["result"])
+        return results
 
-    def _body(self, method: str, params: Sequence[Any]) -> dict[str, Any]:
-        self._next_id += 1
-        return {"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": list(params)}
-
-    def _post(self, body: Any) -> Any:
+    def _post(self, body: Any, method: str) -> Any:
         try:
-            response = self._http.post(
-                self.url,
-                content=orjson.dumps(body),
-                headers={"content-type": "application/json"},
-            )
+            response = self._http.post(self.url, content=orjson.dumps(body))
+        except httpx.TimeoutException as exc:
+            if method == "eth_getLogs":
+                raise LogRangeTooLarge(f"{method} timed out after {exc}") from exc
+            raise NodeUnavailable(f"{method} timed out: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise NodeUnavailable(f"cannot reach the node at {self.url}: {exc}") from exc
+            raise NodeUnavailable(f"{method}: cannot reach the node at {self.url}: {exc}") from exc
+        if response.status_code in _TRANSIENT_HTTP:
+            raise NodeUnavailable(f"{method}: HTTP {response.status_code} from {self.url}")
         if response.status_code != 200:
-            raise NodeUnavailable(f"the node at {self.url} answered HTTP {response.status_code}")
-        return orjson.loads(response.content)
-
-    @staticmethod
-    def _unwrap(method: str, answer: Any) -> Any:
-        if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
-            raise NodeUnavailable(f"{method}: malformed answer {answer!r:.200}")
-        if "error" in answer:
-            err = answer["error"] or {}
-            code = err.get("code") if isinstance(err, dict) else None
-            message = str(err.get("message", err)) if isinstance(err, dict) else str(err)
-            raise NodeError(method, code if isinstance(code, int) else None, message)
-        return answer["result"]
+            raise NodeError(method, None, f"HTTP {response.status_code} from {self.url}")
+        try:
+            return self._parse(response.content, method)
+        except orjson.JSONDecodeError as exc:
+            raise NodeUnavailable(f"{method}: an answer that is not JSON: {exc}") from exc

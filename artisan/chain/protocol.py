@@ -8,9 +8,9 @@ from pathlib import Path
 from web3 import Web3
 from web3.contract import Contract
 
-from artisan.chain.client import Signer, bind
 from artisan.chain.codec import rates_tuple
 from artisan.chain.contracts import CONTRACT_NAMES, Artifact, Deployment, load_artifact
+from artisan.chain.signer import Signer, bind
 from artisan.domain.defaults import DEV_RATES
 from artisan.domain.types import Rates
 

@@ -23,9 +23,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from artisan.chain.views import RegisteredModel
+from artisan.chain.ledger_reads import RegisteredModel
 from artisan.domain.metering import meter_cost, model_price
 from artisan.domain.types import PRIORITIES, Access, InferenceRequest, Meter, ModelTerms, Rates
+from artisan.executor.assets import AssetStore, cid_of
 from artisan.executor.catalog import Clock, ModelCatalog
 from artisan.executor.estimate import MeterEstimator
 from artisan.executor.refusals import (
@@ -40,10 +41,9 @@ from artisan.executor.refusals import (
     UnknownModel,
 )
 from artisan.executor.reservations import Hold, Reservations
-from artisan.executor.runner import ModelSession, SessionCache, Tensors
 from artisan.executor.scheduler import Scheduler
+from artisan.executor.sessions import ModelSession, SessionCache, Tensors
 from artisan.executor.signatures import RequestVerifier
-from artisan.executor.store import AssetStore, cid_of
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from artisan.errors import ChainError, DomainError
+from artisan.executor.engine import ExecutorService, Ticket
 from artisan.executor.errors import (
     AssetNotFound,
     CorruptAsset,
@@ -50,8 +51,7 @@ from artisan.executor.refusals import (
     Refused,
     UnknownModel,
 )
-from artisan.executor.runner import Tensor
-from artisan.executor.service import ExecutorService, Ticket
+from artisan.executor.sessions import Tensor
 from artisan.executor.tensors import decode_tensors, from_json
 from artisan.executor.wire import (
     REQUEST_HEADER,

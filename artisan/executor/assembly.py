@@ -10,22 +10,22 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from artisan.chain.ledger_reads import LedgerViews
 from artisan.chain.protocol import Protocol
-from artisan.chain.views import LedgerViews
-from artisan.executor import models
 from artisan.executor.admission import Admission, AdmissionPolicy
+from artisan.executor.assets import AssetStore
 from artisan.executor.batcher import BatchPolicy
 from artisan.executor.catalog import ChainReader, ModelCatalog
+from artisan.executor.engine import ExecutorService
 from artisan.executor.estimate import EstimatePolicy, MeterEstimator
 from artisan.executor.pg_sink import OutboxSink
+from artisan.executor.provider_probe import row_sum
 from artisan.executor.recorder import GroupRecorder
 from artisan.executor.records import ExecutionSink, MemorySink
 from artisan.executor.reservations import Reservations
-from artisan.executor.runner import SessionCache, SessionConfig
 from artisan.executor.scheduler import Scheduler
-from artisan.executor.service import ExecutorService
+from artisan.executor.sessions import SessionCache, SessionConfig
 from artisan.executor.signatures import RequestVerifier
-from artisan.executor.store import AssetStore
 from artisan.storage.database import Database
 
 
@@ -74,7 +74,7 @@ def open_executor(
         sessions = SessionCache(store, cfg.sessions)
         # Load a tiny model now: the provider in use is known (and logged) before any request,
         # and a CUDA that fails to load fails here, once, rather than on a user's request.
-        provider = sessions.get(store.put(models.row_sum()).cid).provider
+        provider = sessions.get(store.put(row_sum()).cid).provider
         scheduler = Scheduler(sessions, cfg.batch)
         reservations = Reservations()
         for hold in sink.unsettled():  # recorded before a restart, not yet settled on chain

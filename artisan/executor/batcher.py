@@ -35,8 +35,8 @@ from artisan.executor.errors import (
     RunFailed,
     SchedulerClosed,
 )
-from artisan.executor.metering import BatchShare, meter_batch
-from artisan.executor.runner import BatchRun, ModelSession, Tensor, Tensors
+from artisan.executor.measure import BatchShare, meter_batch
+from artisan.executor.sessions import BatchRun, ModelSession, Tensor, Tensors
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
-from artisan.chain.views import Account, RegisteredModel
+from artisan.chain.ledger_reads import Account, RegisteredModel
 from artisan.domain.types import Rates
 
 Clock = Callable[[], float]
@@ -22,7 +22,7 @@ K = TypeVar("K")
 
 
 class ChainReader(Protocol):
-    """The chain reads admission needs (``artisan.chain.views.LedgerViews`` implements it)."""
+    """The chain reads admission needs (``chain.ledger_reads.LedgerViews`` implements it)."""
 
     chain_id: int
     ledger_address: str

@@ -21,8 +21,8 @@ import orjson
 from artisan.domain.eip712 import sign_request
 from artisan.domain.types import InferenceRequest
 from artisan.errors import ArtisanError
-from artisan.executor.runner import Tensor
-from artisan.executor.store import address
+from artisan.executor.assets import address
+from artisan.executor.sessions import Tensor
 from artisan.executor.tensors import decode_tensors, encode_tensors, to_json
 from artisan.executor.wire import REQUEST_HEADER, SIGNATURE_HEADER, request_to_json
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from artisan.domain.types import UINT64_MAX, Meter
 from artisan.executor.errors import InvalidArgument
-from artisan.executor.runner import ModelSession, Tensors
+from artisan.executor.sessions import ModelSession, Tensors
 from artisan.executor.tensors import encoded_size
 
 PPM = 1_000_000

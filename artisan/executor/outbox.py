@@ -18,9 +18,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from artisan.chain.abi.ledger import ItemFields, encode_item
 from artisan.domain.eip712 import execution_id as eip712_execution_id
 from artisan.domain.types import InferenceRequest, Meter, RejectReason, normalize_address
-from artisan.executor.emit_codec import ItemFields, encode_item
 from artisan.storage.database import Database
 
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from artisan.domain.types import InferenceRequest, Meter, RejectReason
-from artisan.executor.metering import BatchShare
+from artisan.executor.measure import BatchShare
 from artisan.executor.reservations import Hold
 
 

@@ -18,8 +18,8 @@ from concurrent.futures import Future
 
 from artisan.executor.batcher import TIERS, BatchPolicy, Execution, ModelBatcher, OutputBytes
 from artisan.executor.errors import BadPriority, SchedulerClosed
-from artisan.executor.metering import tensor_bytes
-from artisan.executor.runner import SessionCache, Tensors
+from artisan.executor.measure import tensor_bytes
+from artisan.executor.sessions import SessionCache, Tensors
 
 
 class Scheduler:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from artisan.executor.errors import InvalidInput
-from artisan.executor.runner import Tensor
+from artisan.executor.sessions import Tensor
 
 NPY_MAGIC = b"\x93NUMPY"
 BUNDLE_MAGIC = b"ARTNSR01"

@@ -13,10 +13,10 @@ from typing import Any
 
 from artisan.domain.types import InferenceRequest, Meter
 from artisan.errors import DomainError
-from artisan.executor.metering import BatchShare
+from artisan.executor.engine import Receipt
+from artisan.executor.measure import BatchShare
 from artisan.executor.records import StatusView
 from artisan.executor.refusals import MalformedRequest
-from artisan.executor.service import Receipt
 
 REQUEST_HEADER = "x-artisan-request"  # the request's JSON, with an octet-stream body
 SIGNATURE_HEADER = "x-artisan-signature"

@@ -16,5 +16,5 @@ without the cyclic collector), ``fetch`` (one consistent range), ``reorg`` (comm
 ``pruning``, metrics; ``build_scheduler`` for every service's jobs), ``target`` (what to
 follow, from the settings), ``throughput`` (rates and ETA for progress reports), ``metrics``.
 Storage lives in ``artisan.storage.event_store``; the command is ``artisan index``
-(``artisan.cli_index``).
+(``artisan.cli.index``).
 """

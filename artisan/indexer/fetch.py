@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from artisan.indexer.errors import ChainMoved
+from artisan.chain.errors import ChainMoved
 from artisan.indexer.source import ChainSource, RawLog
 from artisan.storage.chain_records import BlockHeader
 

@@ -14,13 +14,13 @@ import orjson
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from artisan.indexer.errors import RpcError
+from artisan.chain.errors import NodeError
 
 
 class NewHeads:
     """A ``HeadSignal``: subscribes to ``newHeads`` on ``ws_url``; ``wait`` returns on a block.
 
-    Raises ``RpcError`` at once if the first subscription fails (no websocket, or a node that
+    Raises ``NodeError`` at once if the first subscription fails (no websocket, or a node that
     offers no subscriptions): the caller then polls.
     """
 
@@ -31,7 +31,7 @@ class NewHeads:
         self._announced = threading.Event()
         self._closed = threading.Event()
         self._subscribed = threading.Event()
-        self._error: RpcError | None = None
+        self._error: NodeError | None = None
         self._socket: ClientConnection | None = None
         self._thread = threading.Thread(target=self._run, name="indexer-new-heads", daemon=True)
         self._thread.start()
@@ -74,9 +74,11 @@ class NewHeads:
                         text = message if isinstance(message, str) else message.decode()
                         if '"eth_subscription"' in text:
                             self._announced.set()
-            except (OSError, TimeoutError, WebSocketException, RpcError) as exc:
+            except (OSError, TimeoutError, WebSocketException, NodeError) as exc:
                 if not self._subscribed.is_set():  # the first attempt: report and give up
-                    self._error = RpcError(f"cannot open a websocket to {self.ws_url}: {exc}")
+                    self._error = NodeError(
+                        "eth_subscribe", None, f"cannot open a websocket to {self.ws_url}: {exc}"
+                    )
                     self._subscribed.set()
                     return
             finally:
@@ -90,6 +92,8 @@ class NewHeads:
         try:
             reply: Any = orjson.loads(socket.recv(timeout=self._open_timeout))
         except orjson.JSONDecodeError as exc:
-            raise RpcError(f"eth_subscribe: a reply that is not JSON: {exc}") from exc
+            raise NodeError("eth_subscribe", None, f"a reply that is not JSON: {exc}") from exc
         if not isinstance(reply, dict) or "result" not in reply:
-            raise RpcError(f"no newHeads subscription offered: {reply!r:.200}")
+            raise NodeError(
+                "eth_subscribe", None, f"no newHeads subscription offered: {reply!r:.200}"
+            )

@@ -21,14 +21,15 @@ from typing import Any, Literal, TypeVar
 
 import psycopg
 
-from artisan.indexer.decoder import ContractAbi, EventDecoder
+from artisan.chain.abi.decoder import ContractAbi, EventDecoder
+from artisan.chain.errors import LogRangeTooLarge
 from artisan.indexer.errors import IndexerAlreadyRunning, IndexerError
 from artisan.indexer.fetch import FetchedRange, fetch_range, split_range
 from artisan.indexer.pipeline import Batch, Prefetcher
 from artisan.indexer.ranges import RangeSizer
 from artisan.indexer.reorg import find_common_ancestor
-from artisan.indexer.retry import Backoff, call_with_retries
 from artisan.indexer.source import ChainSource, HeadSignal
+from artisan.retry import Backoff, call_with_retries
 from artisan.storage.chain_records import Checkpoint, ReorgRecord
 from artisan.storage.database import Database
 from artisan.storage.event_store import EventStore
@@ -185,8 +186,9 @@ class Indexer:
             attempt,
             self.backoff,
             self._sleep,
-            self.ranges.refused,
             f"chain {self.chain_id}: {what}",
+            # A range refused as too large is fetched again at once, smaller, while it can be.
+            again_now=lambda exc: isinstance(exc, LogRangeTooLarge) and self.ranges.refused(),
         )
 
     def _fetch_finalized(self, first: int, last: int) -> FetchedRange:

@@ -10,27 +10,12 @@ store refuses a row with any other character in a hex field.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, TypedDict
+from typing import Protocol
 
+from artisan.chain.types import RawLog
 from artisan.storage.chain_records import BlockHeader
 
-
-class _RawLogRequired(TypedDict):
-    address: str
-    topics: list[str]
-    data: str
-    blockNumber: str
-    blockHash: str
-    transactionHash: str
-    transactionIndex: str
-    logIndex: str
-
-
-class RawLog(_RawLogRequired, total=False):
-    """A log object exactly as ``eth_getLogs`` returns it."""
-
-    removed: bool
-    blockTimestamp: str
+__all__ = ["ChainSource", "HeadSignal", "RawLog"]
 
 
 class ChainSource(Protocol):

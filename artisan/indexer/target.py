@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import httpx
 import orjson
 
+from artisan.chain.abi.decoder import ContractAbi
 from artisan.chain.anvil import start_anvil
 from artisan.chain.contracts import Deployment, load_artifact
 from artisan.config import Settings
 from artisan.errors import ChainError, ConfigError
-from artisan.indexer.decoder import ContractAbi
 
 DEMO_CHAIN_IDS = 900_000_000  # demo chains get ids from here up
 
@@ -85,8 +85,8 @@ def open_target(settings: Settings, demo_chain: bool, stack: contextlib.ExitStac
         return target_of(settings, settings.rpc_url, Deployment.load(settings.deployment_file))
     if not demo_chain:
         raise ConfigError("ARTISAN_RPC_URL is not set")
-    from artisan.chain.client import Signer, connect
     from artisan.chain.protocol import deploy
+    from artisan.chain.signer import Signer, connect
 
     # A chain id of its own each time: the event store may outlive the chain (an embedded
     # database persists), and a new chain under an old id would read as a deep reorg.

@@ -5,11 +5,11 @@ from __future__ import annotations
 from artisan.projections.abc import Projection, ReadModel
 from artisan.projections.balances import BalancesProjection
 from artisan.projections.curation import CurationProjection
+from artisan.projections.distributor import RewardsProjection
 from artisan.projections.errors import UnknownProjection
 from artisan.projections.executions import ExecutionsProjection
 from artisan.projections.lineage import LineageView
 from artisan.projections.models import ModelsProjection
-from artisan.projections.rewards import RewardsProjection
 
 ALL: tuple[Projection, ...] = (
     ModelsProjection(),

@@ -11,8 +11,8 @@ from eth_account import Account
 from web3 import Web3
 
 from artisan.chain.anvil import Anvil
-from artisan.chain.client import Signer, connect
 from artisan.chain.protocol import WAD, Protocol, deploy
+from artisan.chain.signer import Signer, connect
 from artisan.config import ANVIL_OPERATOR_KEY, Settings
 
 

@@ -8,8 +8,8 @@ import pytest
 from web3 import Web3
 
 from artisan.chain.actions import BatchItem, ModelSpec, events_in, record_batch, register_model
-from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD, Protocol
+from artisan.chain.signer import Signer
 from artisan.domain.eip712 import execution_id, sign_request
 from artisan.domain.types import InferenceRequest, Meter, RejectReason
 from artisan.errors import ContractRevert

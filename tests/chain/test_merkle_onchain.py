@@ -9,8 +9,8 @@ import pytest
 from web3 import Web3
 
 from artisan.chain.actions import events_in
-from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD, Protocol
+from artisan.chain.signer import Signer
 from artisan.domain.merkle import RewardLeaf, build, leaf_hash
 from artisan.errors import ContractRevert
 

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from artisan.chain.actions import BatchItem, ModelSpec, events_in, record_batch, register_model
-from artisan.chain.client import Signer
 from artisan.chain.codec import meter_tuple, rates_from_tuple, rates_tuple, terms_from_chain
 from artisan.chain.protocol import WAD, Protocol
+from artisan.chain.signer import Signer
 from artisan.domain.eip712 import sign_request
 from artisan.domain.metering import meter_cost, quote
 from artisan.domain.splits import settle

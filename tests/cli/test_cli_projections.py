@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 from web3 import Web3
 
-from artisan.audit import protocol_abis
+from artisan.audit.chain_reads import protocol_abis
 from artisan.chain.anvil import Anvil
-from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD, Protocol
-from artisan.cli import app
+from artisan.chain.signer import Signer
+from artisan.cli.main import app
 from artisan.config import REPO_ROOT
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource

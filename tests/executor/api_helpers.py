@@ -13,19 +13,19 @@ from web3 import Web3
 
 from artisan.chain.actions import ModelSpec, register_model
 from artisan.chain.anvil import Anvil
-from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD, Protocol
+from artisan.chain.signer import Signer
 from artisan.domain.types import Access
-from artisan.executor import models
 from artisan.executor.api import create_app
 from artisan.executor.assembly import ExecutorConfig, open_executor
+from artisan.executor.assets import AssetStore
 from artisan.executor.batcher import BatchPolicy
 from artisan.executor.client import ExecutorClient, SignedRequest
-from artisan.executor.runner import SessionConfig
-from artisan.executor.service import ExecutorService
+from artisan.executor.engine import ExecutorService
 from artisan.executor.serving import serve_in_thread
-from artisan.executor.store import AssetStore
+from artisan.executor.sessions import SessionConfig
 from artisan.storage.database import Database
+from artisan.testing import onnx_models as models
 from tests.chain.helpers import User, new_user
 
 MODEL_PRICE = 10**15

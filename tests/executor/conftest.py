@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from artisan.executor import models
-from artisan.executor.runner import SessionCache
-from artisan.executor.store import AssetStore
+from artisan.executor.assets import AssetStore
+from artisan.executor.sessions import SessionCache
+from artisan.testing import onnx_models as models
 from tests.chain.helpers import chain_snapshot, deployer, operator, protocol, w3
 from tests.executor.api_helpers import api, mlp_model
 

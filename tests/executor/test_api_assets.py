@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-from artisan.executor.runner import CPU
-from artisan.executor.store import address
+from artisan.executor.assets import address
+from artisan.executor.sessions import CPU
 from tests.executor.api_helpers import Api, rows
 
 

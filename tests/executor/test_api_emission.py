@@ -10,20 +10,20 @@ from web3 import Web3
 
 from artisan.chain.actions import events_in
 from artisan.chain.anvil import Anvil
-from artisan.chain.client import Signer
 from artisan.chain.codec import meter_from_abi
 from artisan.chain.protocol import Protocol
+from artisan.chain.signer import Signer
 from artisan.config import ANVIL_OPERATOR_KEY
-from artisan.executor import models
+from artisan.emitter.emitter import Emitter, wait_idle
 from artisan.executor.api import create_app
 from artisan.executor.assembly import ExecutorConfig, open_executor
+from artisan.executor.assets import AssetStore, digest_of
 from artisan.executor.client import ExecutorClient
-from artisan.executor.emitter import Emitter, wait_idle
-from artisan.executor.runner import SessionConfig
 from artisan.executor.serving import serve_in_thread
-from artisan.executor.store import AssetStore, digest_of
+from artisan.executor.sessions import SessionConfig
 from artisan.executor.wire import meter_from_json
 from artisan.storage.database import Database
+from artisan.testing import onnx_models as models
 from tests.executor.api_helpers import Api, rows
 
 

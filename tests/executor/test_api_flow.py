@@ -11,17 +11,17 @@ import onnxruntime as ort
 import pytest
 
 from artisan.chain.anvil import Anvil
-from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD
+from artisan.chain.signer import Signer
 from artisan.domain.eip712 import execution_id
 from artisan.domain.metering import quote
-from artisan.executor import models
 from artisan.executor.assembly import ExecutorConfig, open_executor
+from artisan.executor.assets import AssetStore, address, digest_of
 from artisan.executor.client import ExecutorApiError
-from artisan.executor.runner import SessionConfig
-from artisan.executor.store import AssetStore, address, digest_of
+from artisan.executor.sessions import SessionConfig
 from artisan.executor.tensors import encode_tensors
 from artisan.executor.wire import meter_from_json
+from artisan.testing import onnx_models as models
 from tests.executor.api_helpers import Api, rows
 
 

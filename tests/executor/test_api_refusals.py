@@ -15,14 +15,14 @@ import orjson
 import pytest
 
 from artisan.chain.actions import BatchItem, record_batch
-from artisan.chain.client import Signer
+from artisan.chain.signer import Signer
 from artisan.domain.eip712 import sign_request
 from artisan.domain.types import Access, Meter
-from artisan.executor import models
+from artisan.executor.assets import address
 from artisan.executor.client import SignedRequest
-from artisan.executor.store import address
 from artisan.executor.tensors import to_json
 from artisan.executor.wire import REQUEST_HEADER, SIGNATURE_HEADER, request_to_json
+from artisan.testing import onnx_models as models
 from tests.chain.helpers import User
 from tests.executor.api_helpers import Api, rows
 

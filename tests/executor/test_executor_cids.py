@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multiformats import CID, multihash
 
+from artisan.executor.assets import cid_of, digest_of
 from artisan.executor.errors import InvalidCid
-from artisan.executor.store import cid_of, digest_of
 
 
 @given(st.binary(min_size=32, max_size=32))

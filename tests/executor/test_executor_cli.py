@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 from artisan.chain.anvil import Anvil
 from artisan.chain.codec import terms_from_chain
 from artisan.chain.protocol import Protocol
-from artisan.cli import app
-from artisan.cli_models import parse_dao, parse_pricing
+from artisan.cli.main import app
+from artisan.cli.models import parse_dao, parse_pricing
 from artisan.domain.types import Access, PricingKind
 from artisan.errors import DomainError
-from artisan.executor import models
-from artisan.executor.store import AssetStore, digest_of
+from artisan.executor.assets import AssetStore, digest_of
+from artisan.testing import onnx_models as models
 
 DAO = "0x" + "d0" * 20
 

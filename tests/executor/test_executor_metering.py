@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from artisan.executor.batcher import BatchPolicy
-from artisan.executor.metering import PPM, apportion
-from artisan.executor.runner import SessionCache
+from artisan.executor.measure import PPM, apportion
 from artisan.executor.scheduler import Scheduler
+from artisan.executor.sessions import SessionCache
 
 
 @given(

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from artisan.executor import models
+from artisan.executor.assets import AssetStore
 from artisan.executor.errors import (
     InvalidInput,
     MissingInput,
@@ -15,8 +15,8 @@ from artisan.executor.errors import (
     WrongDtype,
     WrongShape,
 )
-from artisan.executor.runner import CPU, CUDA, SessionCache, SessionConfig
-from artisan.executor.store import AssetStore
+from artisan.executor.sessions import CPU, CUDA, SessionCache, SessionConfig
+from artisan.testing import onnx_models as models
 
 
 def _affine_inputs(rows: int) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from artisan.executor import models
+from artisan.executor.assets import AssetStore
 from artisan.executor.batcher import BatchPolicy, Execution
 from artisan.executor.errors import (
     BadPriority,
@@ -18,9 +18,9 @@ from artisan.executor.errors import (
     SchedulerClosed,
     WrongShape,
 )
-from artisan.executor.runner import SessionCache
 from artisan.executor.scheduler import Scheduler
-from artisan.executor.store import AssetStore
+from artisan.executor.sessions import SessionCache
+from artisan.testing import onnx_models as models
 
 
 def _row(value: float) -> dict[str, np.ndarray]:

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 from multiformats import CID, multihash
 
+from artisan.executor.assets import AssetStore, address, cid_of, digest_of
 from artisan.executor.errors import AssetNotFound, CorruptAsset, InvalidCid
-from artisan.executor.store import AssetStore, address, cid_of, digest_of
 
 
 def test_put_get_round_trip(store: AssetStore) -> None:

@@ -22,9 +22,9 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from artisan.chain.abi.decoder import ContractAbi
 from artisan.chain.anvil import Anvil, start_anvil
 from artisan.config import ANVIL_DEPLOYER_KEY, Settings
-from artisan.indexer.decoder import ContractAbi
 
 DEPLOYER = Account.from_key(ANVIL_DEPLOYER_KEY).address.lower()
 _MINT = keccak(text="mint(address,uint256)")[:4]

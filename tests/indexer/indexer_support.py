@@ -7,12 +7,12 @@ from typing import Any
 
 from psycopg import sql
 
-from artisan.indexer.fake_chain import TOKEN_CONTRACT, FakeChain, FakeChainSource
 from artisan.indexer.indexer import Indexer, Progress
 from artisan.indexer.ranges import RangeSizer
-from artisan.indexer.retry import Backoff
 from artisan.indexer.source import ChainSource
+from artisan.retry import Backoff
 from artisan.storage.database import Database
+from artisan.testing.fake_chain import TOKEN_CONTRACT, FakeChain, FakeChainSource
 
 CHAIN_ID = 1
 # A chain id for the clean reference index, kept in the same database.

@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from artisan.chain.anvil import Anvil, free_port, start_anvil
-from artisan.chain.client import Signer, connect
 from artisan.chain.protocol import WAD, Protocol, deploy
-from artisan.cli import app
+from artisan.chain.signer import Signer, connect
+from artisan.cli.main import app
 from artisan.config import ANVIL_OPERATOR_KEY, Settings
 from artisan.storage.database import Database
 from tests.processes import Child
@@ -73,7 +73,9 @@ class IndexProcess(Child):
 
     def __init__(self, env: dict[str, str], stderr: Path, *args: str) -> None:
         super().__init__(
-            [sys.executable, "-m", "artisan.cli", "index", "--json", *args], env=env, stderr=stderr
+            [sys.executable, "-m", "artisan.cli", "index", "--json", *args],
+            env=env,
+            stderr=stderr,
         )
 
     def next_line(self, kind: str, timeout: float = 20.0, **match: object) -> dict[str, Any]:

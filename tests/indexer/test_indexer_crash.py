@@ -9,7 +9,7 @@ import signal
 import time
 from multiprocessing.synchronize import Event
 
-from artisan.indexer.decoder import ContractAbi
+from artisan.chain.abi.decoder import ContractAbi
 from artisan.indexer.errors import IndexerAlreadyRunning
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.ranges import RangeSizer

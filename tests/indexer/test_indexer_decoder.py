@@ -11,9 +11,9 @@ from eth_abi.exceptions import DecodingError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from artisan.indexer.abi_values import BadWord, Param, canonical_type, converter, static_reader
-from artisan.indexer.decoder import ContractAbi, EventDecoder
-from artisan.indexer.fake_chain import TOKEN, TOKEN_CONTRACT, FakeChain
+from artisan.chain.abi.decoder import ContractAbi, EventDecoder
+from artisan.chain.abi.values import BadWord, Param, canonical_type, converter, static_reader
+from artisan.testing.fake_chain import TOKEN, TOKEN_CONTRACT, FakeChain
 
 _SCALARS = (
     [f"uint{b}" for b in (8, 16, 24, 64, 128, 256)]

@@ -6,12 +6,12 @@ import random
 
 import pytest
 
-from artisan.indexer.errors import IndexerError, RpcError, RpcTransientError
-from artisan.indexer.fake_chain import FakeChain, FakeChainSource
+from artisan.chain.errors import NodeError, NodeUnavailable
 from artisan.indexer.indexer import Progress
 from artisan.indexer.ranges import RangeSizer
-from artisan.indexer.retry import Backoff
+from artisan.retry import Backoff, RetriesExhausted
 from artisan.storage.database import Database
+from artisan.testing.fake_chain import FakeChain, FakeChainSource
 
 from .indexer_support import (
     CHAIN_ID,
@@ -79,7 +79,7 @@ def test_transient_errors_are_retried_with_jittered_backoff(fresh_db: Database) 
 
     def flaky(method: str) -> None:
         if rng.random() < 0.3:
-            raise RpcTransientError(f"{method}: 503 from node")
+            raise NodeUnavailable(f"{method}: 503 from node")
 
     delays: list[float] = []
     source = FakeChainSource(chain, before_call=flaky)
@@ -104,12 +104,12 @@ def test_deterministic_error_halts_at_once_and_writes_nothing(fresh_db: Database
 
     def broken(method: str) -> None:
         if method == "headers":
-            raise RpcError("eth_getBlockByNumber: method not found (code -32601)", -32601)
+            raise NodeError("eth_getBlockByNumber", -32601, "method not found")
 
     source = FakeChainSource(chain, before_call=broken)
     with make_indexer(fresh_db, source) as indexer:
         before = table_counts(fresh_db)
-        with pytest.raises(RpcError, match="method not found"):
+        with pytest.raises(NodeError, match="method not found"):
             indexer.backfill()
         assert source.calls["headers"] == 1
         assert table_counts(fresh_db) == before
@@ -121,11 +121,11 @@ def test_persistent_transient_errors_give_up_with_a_clear_message(fresh_db: Data
     chain.mine(5)
 
     def down(method: str) -> None:
-        raise RpcTransientError(f"{method}: cannot reach http://node.test")
+        raise NodeUnavailable(f"{method}: cannot reach http://node.test")
 
     with (
         make_indexer(fresh_db, FakeChainSource(chain, before_call=down)) as indexer,
-        pytest.raises(IndexerError, match=r"giving up after 21 failures.*cannot reach"),
+        pytest.raises(RetriesExhausted, match=r"giving up after 21 failures.*cannot reach"),
     ):
         indexer.step()
 
@@ -140,11 +140,11 @@ def test_error_on_the_prefetch_thread_surfaces_and_keeps_whole_ranges(fresh_db: 
         nonlocal calls
         calls += 1
         if method == "logs" and calls > 12:
-            raise RpcError("eth_getLogs: invalid params (code -32602)", -32602)
+            raise NodeError("eth_getLogs", -32602, "invalid params")
 
     source = FakeChainSource(chain, before_call=fails_later)
     with make_indexer(fresh_db, source, finality_depth=10, range_size=20) as indexer:
-        with pytest.raises(RpcError, match="invalid params"):
+        with pytest.raises(NodeError, match="invalid params"):
             indexer.backfill()
         checkpoint = indexer.checkpoint
     assert 0 < checkpoint.number < 390 and (checkpoint.number + 1) % 20 == 0  # from block 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 
 from artisan.chain.anvil import free_port
-from artisan.indexer.errors import RpcTransientError
-from artisan.indexer.fake_chain import FakeChain, FakeChainSource
+from artisan.chain.errors import NodeUnavailable
 from artisan.indexer.metrics import IndexerMetrics, MeteredSource
 from artisan.storage.database import Database
+from artisan.testing.fake_chain import FakeChain, FakeChainSource
 
 from .indexer_support import CHAIN_ID, make_indexer
 
@@ -21,7 +21,7 @@ def test_metrics_follow_the_indexer_and_the_node(fresh_db: Database) -> None:
 
     def flaky(method: str) -> None:
         if method == "headers" and next(failures, False):
-            raise RpcTransientError("headers: 502 from node")
+            raise NodeUnavailable("headers: 502 from node")
 
     metrics = IndexerMetrics(CHAIN_ID)
     source = MeteredSource(FakeChainSource(chain, before_call=flaky), metrics)
@@ -35,7 +35,7 @@ def test_metrics_follow_the_indexer_and_the_node(fresh_db: Database) -> None:
     assert value("artisan_indexer_reorg_depth_blocks_sum") == 4
     assert value("artisan_indexer_head_lag_blocks") == 0
     assert value("artisan_indexer_indexed_block") == 31
-    errors = {"method": "headers", "error": "RpcTransientError"}
+    errors = {"method": "headers", "error": "NodeUnavailable"}
     assert value("artisan_indexer_rpc_errors_total", errors) == 2
     assert (value("artisan_indexer_rpc_seconds_count", {"method": "block_logs"}) or 0) > 0
 

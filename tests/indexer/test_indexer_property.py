@@ -7,9 +7,9 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from artisan.indexer.fake_chain import FakeChain, FakeChainSource
 from artisan.indexer.indexer import Indexer
 from artisan.storage.database import Database
+from artisan.testing.fake_chain import FakeChain, FakeChainSource
 
 from .indexer_support import assert_equals_clean_index, make_indexer
 

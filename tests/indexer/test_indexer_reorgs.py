@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from artisan.indexer.errors import DeepReorgError
-from artisan.indexer.fake_chain import FakeChain, FakeChainSource
 from artisan.storage.database import Database
+from artisan.testing.fake_chain import FakeChain, FakeChainSource
 
 from .indexer_support import assert_equals_clean_index, make_indexer, table_counts
 

@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from artisan.indexer.errors import ChainMoved, LogRangeTooLarge, RpcError, RpcTransientError
+from artisan.chain.errors import ChainMoved, LogRangeTooLarge, NodeError, NodeUnavailable
 from artisan.indexer.heads import NewHeads
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
@@ -52,13 +52,13 @@ def _error(code: int, message: str) -> dict[str, object]:
             LogRangeTooLarge,
         ),
         (_raising(httpx.ReadTimeout("slow")), lambda s: s.logs(0, 9, []), LogRangeTooLarge),
-        (_raising(httpx.ReadTimeout("slow")), lambda s: s.head_number(), RpcTransientError),
-        (_raising(httpx.ConnectError("refused")), lambda s: s.head_number(), RpcTransientError),
-        (_answering(429, {}), lambda s: s.head_number(), RpcTransientError),
-        (_answering(503, {}), lambda s: s.head_number(), RpcTransientError),
+        (_raising(httpx.ReadTimeout("slow")), lambda s: s.head_number(), NodeUnavailable),
+        (_raising(httpx.ConnectError("refused")), lambda s: s.head_number(), NodeUnavailable),
+        (_answering(429, {}), lambda s: s.head_number(), NodeUnavailable),
+        (_answering(503, {}), lambda s: s.head_number(), NodeUnavailable),
         (_answering(200, _error(-32000, "unknown block")), lambda s: s.headers([1]), ChainMoved),
-        (_answering(200, _error(-32601, "method not found")), lambda s: s.head_number(), RpcError),
-        (_answering(401, {}), lambda s: s.head_number(), RpcError),
+        (_answering(200, _error(-32601, "method not found")), lambda s: s.head_number(), NodeError),
+        (_answering(401, {}), lambda s: s.head_number(), NodeError),
     ],
     ids=[
         "too-many-results",
@@ -79,8 +79,8 @@ def test_node_failures_are_translated(
     """Each kind of node failure becomes the declared error: shrink, retry, refetch or halt."""
     with source, pytest.raises(expected):
         call(source)
-    if expected is RpcError:
-        assert not issubclass(expected, RpcTransientError)
+    if expected is NodeError:
+        assert not issubclass(expected, NodeUnavailable)
 
 
 def test_source_reads_anvil(token_anvil: TokenChain) -> None:
@@ -171,5 +171,5 @@ def test_new_heads_subscription_wakes_the_follower(
 
 def test_new_heads_refused_without_a_websocket() -> None:
     """A node without a websocket endpoint is reported at once, so the caller polls instead."""
-    with pytest.raises(RpcError, match="cannot open a websocket"):
+    with pytest.raises(NodeError, match="cannot open a websocket"):
         NewHeads("ws://127.0.0.1:9", open_timeout=1.0)

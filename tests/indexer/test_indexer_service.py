@@ -10,23 +10,23 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from artisan.indexer.errors import DeepReorgError
-from artisan.indexer.fake_chain import FakeChain, FakeChainSource
-from artisan.indexer.heads import NewHeads
-from artisan.indexer.indexer import Indexer, Progress
-from artisan.indexer.metrics import IndexerMetrics
-from artisan.indexer.pruning import BlockPruner
-from artisan.indexer.rpc import JsonRpcSource
-from artisan.indexer.service import (
+from artisan.indexer.follow import (
     CATCH_UP_JOB,
     IndexerService,
     ServiceIntervals,
     build_scheduler,
     interruptible_sleep,
 )
+from artisan.indexer.heads import NewHeads
+from artisan.indexer.indexer import Indexer, Progress
+from artisan.indexer.metrics import IndexerMetrics
+from artisan.indexer.pruning import BlockPruner
+from artisan.indexer.rpc import JsonRpcSource
 from artisan.indexer.throughput import Throughput
 from artisan.storage.chain_records import Checkpoint
 from artisan.storage.database import Database
 from artisan.storage.event_reader import stored_checkpoint
+from artisan.testing.fake_chain import FakeChain, FakeChainSource
 
 from .indexer_anvil import TokenChain
 from .indexer_support import CHAIN_ID, make_indexer

@@ -16,15 +16,15 @@ from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from artisan.chain.abi.decoder import ContractAbi, EventDecoder, event_signature
+from artisan.chain.abi.values import Param, canonical_type, converter
 from artisan.indexer import indexer as indexer_module
-from artisan.indexer.abi_values import Param, canonical_type, converter
-from artisan.indexer.decoder import ContractAbi, EventDecoder, event_signature
-from artisan.indexer.fake_chain import FakeChain, FakeChainSource
 from artisan.indexer.fetch import FetchedRange, split_range
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.indexer.source import RawLog
 from artisan.storage.chain_records import BlockHeader
 from artisan.storage.database import Database
+from artisan.testing.fake_chain import FakeChain, FakeChainSource
 
 from .indexer_support import assert_equals_clean_index, make_indexer
 from .test_indexer_decoder import _SCALARS, _params, _values

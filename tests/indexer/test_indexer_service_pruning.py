@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from artisan.indexer.errors import DeepReorgError
-from artisan.indexer.fake_chain import FakeChain, FakeChainSource
 from artisan.indexer.pruning import BlockPruner
 from artisan.storage.database import Database
+from artisan.testing.fake_chain import FakeChain, FakeChainSource
 
 from .indexer_support import CHAIN_ID, assert_equals_clean_index, make_indexer, table_counts
 

@@ -9,11 +9,11 @@ import pytest
 
 from artisan.errors import StorageError
 from artisan.indexer.errors import IndexerAlreadyRunning
-from artisan.indexer.fake_chain import FakeChain, FakeChainSource
 from artisan.storage.chain_records import Checkpoint
 from artisan.storage.database import Database
 from artisan.storage.event_reader import live_events, stored_checkpoint
 from artisan.storage.event_store import CheckpointMoved, EventStore
+from artisan.testing.fake_chain import FakeChain, FakeChainSource
 
 from .indexer_support import CHAIN_ID, make_indexer
 

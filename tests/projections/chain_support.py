@@ -7,16 +7,21 @@ from typing import Any
 
 from web3 import Web3
 
+from artisan.chain.abi.decoder import ContractAbi
 from artisan.chain.actions import BatchItem, ModelSpec, record_batch, register_model
 from artisan.chain.anvil import Anvil
-from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD, Protocol
+from artisan.chain.signer import Signer
 from artisan.domain.eip712 import sign_request
 from artisan.domain.types import InferenceRequest, Meter
-from artisan.indexer.decoder import ContractAbi
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
-from artisan.projections.publisher import ChainPublisher, Contracts, Published, PublisherConfig
+from artisan.projections.rewards.publisher import (
+    ChainPublisher,
+    Contracts,
+    Published,
+    PublisherConfig,
+)
 from artisan.projections.runner import run_once
 from artisan.storage.database import Database
 from tests.chain.helpers import User, new_user

@@ -11,15 +11,15 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from artisan.projections import digest
+from artisan.audit import digest
+from artisan.audit.verify import replay
 from artisan.projections.abc import Projection
 from artisan.projections.events import Event, from_rows
 from artisan.projections.registry import ALL
-from artisan.projections.synthetic import ADDRESSES, SyntheticBlock, stored
-from artisan.projections.verify import replay
 from artisan.storage.chain_records import BlockHeader, EventRow
 from artisan.storage.database import Database
-from artisan.storage.projection_seed import SeedWriter
+from artisan.testing.seed import SeedWriter
+from artisan.testing.synthetic import ADDRESSES, SyntheticBlock, stored
 
 CHAIN_ID = 31337
 

@@ -7,23 +7,23 @@ import secrets
 import pytest
 from web3 import Web3
 
-from artisan.audit import LedgerReader, chain_events
+from artisan.audit.chain_reads import LedgerReader, chain_events
+from artisan.audit.verify import verify
+from artisan.chain.abi.decoder import EventDecoder
 from artisan.chain.actions import BatchItem, ModelSpec, record_batch, register_model
 from artisan.chain.anvil import Anvil
-from artisan.chain.client import Signer
 from artisan.chain.codec import request_tuple
 from artisan.chain.protocol import WAD, Protocol
+from artisan.chain.signer import Signer
 from artisan.config import Settings
 from artisan.domain.eip712 import execution_id, sign_request
-from artisan.indexer.decoder import EventDecoder
 from artisan.indexer.fetch import fetch_range
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.projections import positions
 from artisan.projections.balances import stored_at
-from artisan.projections.epoch_job import close_final_epochs, epoch_leaves, proof_for
-from artisan.projections.epochs import RewardConfig
 from artisan.projections.events import from_rows
-from artisan.projections.verify import verify
+from artisan.projections.rewards.closing import close_final_epochs, epoch_leaves, proof_for
+from artisan.projections.rewards.epochs import RewardConfig
 from artisan.storage.database import Database
 from tests.chain.helpers import new_user
 

@@ -10,9 +10,9 @@ import pytest
 
 from artisan.projections.balances import BalancesProjection
 from artisan.projections.runner import Runner
-from artisan.projections.synthetic import HistoryGenerator, SyntheticBlock
 from artisan.storage.database import Database
-from artisan.storage.projection_seed import SeedWriter
+from artisan.testing.seed import SeedWriter
+from artisan.testing.synthetic import HistoryGenerator, SyntheticBlock
 
 from .support import CHAIN_ID, write
 

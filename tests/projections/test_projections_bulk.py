@@ -13,9 +13,9 @@ from artisan.projections.abc import Projection
 from artisan.projections.bulk import defer
 from artisan.projections.registry import ALL
 from artisan.projections.runner import Runner, Step
-from artisan.projections.synthetic import HistoryGenerator, SyntheticBlock
 from artisan.storage.database import Database
-from artisan.storage.projection_seed import SeedWriter
+from artisan.testing.seed import SeedWriter
+from artisan.testing.synthetic import HistoryGenerator, SyntheticBlock
 
 from .support import CHAIN_ID, db_digests, memory_digests, write
 

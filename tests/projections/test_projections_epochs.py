@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from artisan.audit.verify import memory_root, replay
 from artisan.domain import merkle
-from artisan.projections.epoch_job import close_final_epochs, epoch_leaves, proof_for
-from artisan.projections.epochs import RewardConfig
+from artisan.projections.rewards.closing import close_final_epochs, epoch_leaves, proof_for
+from artisan.projections.rewards.epochs import RewardConfig
 from artisan.projections.runner import run_once
-from artisan.projections.synthetic import DEFAULT_MIX, HistoryGenerator
-from artisan.projections.verify import memory_root, replay
 from artisan.storage.database import Database
-from artisan.storage.projection_seed import SeedWriter
+from artisan.testing.seed import SeedWriter
+from artisan.testing.synthetic import DEFAULT_MIX, HistoryGenerator
 
 from .support import CHAIN_ID, events_of, write
 

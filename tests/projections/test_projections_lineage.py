@@ -5,9 +5,9 @@ from __future__ import annotations
 from artisan.projections.lineage import MemoryLineage
 from artisan.projections.lineage_queries import Edge, upstream
 from artisan.projections.runner import run_once
-from artisan.projections.synthetic import HistoryGenerator
 from artisan.storage.database import Database
-from artisan.storage.projection_seed import SeedWriter
+from artisan.testing.seed import SeedWriter
+from artisan.testing.synthetic import HistoryGenerator
 
 from .support import CHAIN_ID, events_of, write
 

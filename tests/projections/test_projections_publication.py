@@ -18,20 +18,20 @@ from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.types import Nonce, TxParams
 
-from artisan.audit import DistributorReader, LedgerReader, chain_events
+from artisan.audit.chain_reads import DistributorReader, LedgerReader, chain_events
+from artisan.audit.verify import verify
 from artisan.chain.actions import BatchItem, ModelSpec, record_batch, register_model
 from artisan.chain.anvil import Anvil
-from artisan.chain.client import Signer
 from artisan.chain.protocol import WAD, Protocol
+from artisan.chain.signer import Signer
 from artisan.config import ANVIL_OPERATOR_KEY, REPO_ROOT, Settings
 from artisan.domain.eip712 import sign_request
 from artisan.projections import positions
-from artisan.projections.epoch_job import ClosedEpoch, close_final_epochs, epoch_leaves
-from artisan.projections.epochs import RewardConfig
 from artisan.projections.errors import PublicationError
-from artisan.projections.publication_store import attempts_of
-from artisan.projections.publisher import EPOCH_PUBLISHED_TOPIC, ChainPublisher
-from artisan.projections.verify import verify
+from artisan.projections.rewards.closing import ClosedEpoch, close_final_epochs, epoch_leaves
+from artisan.projections.rewards.epochs import RewardConfig
+from artisan.projections.rewards.publications import attempts_of
+from artisan.projections.rewards.publisher import EPOCH_PUBLISHED_TOPIC, ChainPublisher
 from artisan.storage.database import Database
 from tests.chain.helpers import User, new_user
 from tests.processes import Child

@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from artisan.projections.runner import Runner, Step
-from artisan.projections.synthetic import HistoryGenerator, SyntheticBlock
 from artisan.storage.database import Database
-from artisan.storage.projection_seed import SeedWriter
+from artisan.testing.seed import SeedWriter
+from artisan.testing.synthetic import HistoryGenerator, SyntheticBlock
 
 from .support import CHAIN_ID, db_digests, memory_digests, reset_store, write
 

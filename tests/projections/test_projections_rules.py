@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from artisan.projections.curation import CurationProjection, SignalRow
 from artisan.projections.curation_scores import TargetScore, ranking, score_of, scores_at
-from artisan.projections.reward_rule import EpochInputs, ModelAtEnd, leaves
+from artisan.projections.rewards.rule import EpochInputs, ModelAtEnd, leaves
 from artisan.projections.runner import Runner
 from artisan.storage.database import Database
-from artisan.storage.projection_seed import SeedWriter
+from artisan.testing.seed import SeedWriter
 
 from .support import CHAIN_ID, custom_blocks, events_of, reset_store, write
 

@@ -9,10 +9,10 @@ from artisan.projections.admin import rebuild, status
 from artisan.projections.errors import TrackingConflict
 from artisan.projections.executions import ExecutionsProjection
 from artisan.projections.runner import Runner, Step
-from artisan.projections.synthetic import HistoryGenerator
 from artisan.storage.database import Database
-from artisan.storage.projection_seed import SeedWriter
 from artisan.storage.writer_lock import WriterLockHeld
+from artisan.testing.seed import SeedWriter
+from artisan.testing.synthetic import HistoryGenerator
 
 from .support import CHAIN_ID, db_digests, memory_digests, write
 

@@ -14,16 +14,16 @@ import pytest
 from web3 import Web3
 
 from artisan.chain.anvil import Anvil
-from artisan.chain.client import Signer
 from artisan.chain.errors import NodeUnavailable
 from artisan.chain.protocol import WAD, Protocol
+from artisan.chain.signer import Signer
 from artisan.config import Settings
 from artisan.projections import positions
-from artisan.projections.epoch_job import epoch_leaves
-from artisan.projections.epochs import RewardConfig
-from artisan.projections.publisher import ChainPublisher, Published
+from artisan.projections.jobs import EpochSchedule, ProjectionIntervals, ProjectionService
+from artisan.projections.rewards.closing import epoch_leaves
+from artisan.projections.rewards.epochs import RewardConfig
+from artisan.projections.rewards.publisher import ChainPublisher, Published
 from artisan.projections.runner import Runner
-from artisan.projections.service import EpochSchedule, ProjectionIntervals, ProjectionService
 from artisan.scheduling import build_scheduler
 from artisan.storage.database import Database
 

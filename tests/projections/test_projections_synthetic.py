@@ -10,12 +10,12 @@ import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
+from artisan.chain.abi.decoder import ContractAbi, EventDecoder, event_signature
+from artisan.chain.abi.values import canonical_type
 from artisan.config import Settings
-from artisan.indexer.abi_values import canonical_type
-from artisan.indexer.decoder import ContractAbi, EventDecoder, event_signature
 from artisan.indexer.source import RawLog
-from artisan.projections.synthetic import ADDRESSES, CONTRACT_EVENTS, HistoryGenerator
 from artisan.storage.chain_records import EventRow
+from artisan.testing.synthetic import ADDRESSES, CONTRACT_EVENTS, HistoryGenerator
 
 
 def python_value(param: dict[str, Any], value: Any) -> Any:

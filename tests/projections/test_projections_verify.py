@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from artisan.projections.epoch_job import close_final_epochs
-from artisan.projections.epochs import RewardConfig
+from artisan.audit.verify import verify
 from artisan.projections.events import Event
+from artisan.projections.rewards.closing import close_final_epochs
+from artisan.projections.rewards.epochs import RewardConfig
 from artisan.projections.runner import run_once
-from artisan.projections.synthetic import HistoryGenerator
-from artisan.projections.verify import verify
 from artisan.storage.database import Database
-from artisan.storage.projection_seed import SeedWriter
+from artisan.testing.seed import SeedWriter
+from artisan.testing.synthetic import HistoryGenerator
 
 from .support import CHAIN_ID, events_of, write
 

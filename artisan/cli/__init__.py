@@ -1,0 +1,1 @@
+"""The `artisan` command line (``main.app``): one module per command group."""

@@ -1,0 +1,45 @@
+"""`artisan node` and `artisan deploy`: a local dev chain, and the one command that deploys."""
+
+from __future__ import annotations
+
+import typer
+
+from artisan.cli.common import console, fail, settings_or_exit
+from artisan.errors import ArtisanError
+
+
+def deploy() -> None:
+    """Deploy the protocol to ARTISAN_RPC_URL and record it in the deployment file."""
+    from artisan.chain.protocol import deploy as deploy_protocol
+    from artisan.chain.signer import Signer, connect
+
+    settings = settings_or_exit()
+    if not settings.rpc_url:
+        console.print("[red]ARTISAN_RPC_URL is not set: `artisan node` starts a local chain[/red]")
+        raise typer.Exit(2)
+    try:
+        w3 = connect(settings.rpc_url)
+        deployer = Signer.from_key(w3, settings.deployer_key)
+        operator = Signer.from_key(w3, settings.operator_key)
+        protocol = deploy_protocol(deployer, settings.artifacts_dir, operators=(operator.address,))
+        protocol.deployment.save(settings.deployment_file)
+    except ArtisanError as exc:
+        raise fail(exc) from exc
+    console.print_json(data=protocol.deployment.addresses())
+
+
+def node(port: int = typer.Option(8545, help="port to listen on")) -> None:
+    """Run a local anvil dev chain in the foreground (Ctrl-C stops it)."""
+    import time
+
+    from artisan.chain.anvil import start_anvil
+
+    settings = settings_or_exit()
+    with start_anvil(settings.anvil_bin, chain_id=settings.chain_id, port=port,
+                     block_time=settings.anvil_block_time) as anvil:  # fmt: skip
+        console.print(f"anvil listening on {anvil.rpc_url} (chain id {anvil.chain_id})")
+        try:
+            while anvil.process.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,91 @@
+"""`artisan executor`: serve the executor API."""
+
+from __future__ import annotations
+
+import typer
+
+executor_app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+@executor_app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+    port: int = typer.Option(8600, help="port to listen on"),
+    max_batch: int = typer.Option(32, help="rows per batched run"),
+    max_delay_ms: float = typer.Option(2.0, help="how long a batch waits to fill"),
+    cpu: bool = typer.Option(False, help="run on the CPU even when CUDA is available"),
+    emit: bool = typer.Option(
+        True, help="also run the emitter (outbox to recordBatch) on a thread of this process"
+    ),
+) -> None:
+    """Run the executor API: admission, batching, metering; executions go to the outbox,
+    and (unless --no-emit) the emitter puts them on chain."""
+    import contextlib
+    import sys
+    import threading
+
+    import uvicorn
+
+    from artisan.cli.common import console, settings_or_exit
+    from artisan.emitter.config import EmitterConfig
+    from artisan.emitter.emitter import Emitter
+    from artisan.environment import open_environment
+    from artisan.errors import ArtisanError
+    from artisan.executor.api import create_app
+    from artisan.executor.assembly import ExecutorConfig, open_executor
+    from artisan.executor.assets import AssetStore
+    from artisan.executor.batcher import BatchPolicy
+    from artisan.executor.sessions import SessionConfig
+
+    settings = settings_or_exit()
+    # See scheduler.py: a finished run must not wait a whole 5 ms GIL switch interval.
+    sys.setswitchinterval(0.0005)
+    config = ExecutorConfig(
+        batch=BatchPolicy(max_batch_size=max_batch, max_queue_delay_s=max_delay_ms / 1000),
+        sessions=SessionConfig(prefer_cuda=not cpu),
+    )
+    try:
+        with open_environment(settings) as env:
+            protocol = env.protocol()
+            store = AssetStore(settings.data_dir / "assets")
+            with open_executor(
+                protocol, env.rpc_url, store, operator=env.operator().address, db=env.db,
+                config=config,
+            ) as service:  # fmt: skip
+                app = create_app(service)
+                stop = threading.Event()
+                emitter = (
+                    Emitter(
+                        env.db,
+                        env.rpc_url,
+                        settings.operator_key,
+                        chain_id=protocol.deployment.chain_id,
+                        ledger=protocol.deployment.ledger,
+                        config=EmitterConfig(start_block=protocol.deployment.start_block),
+                    )
+                    if emit
+                    else None
+                )
+                worker = (
+                    threading.Thread(target=emitter.run, kwargs={"stop": stop}, daemon=True)
+                    if emitter is not None
+                    else None
+                )
+                if worker is not None:
+                    worker.start()
+                console.print(
+                    f"executor on http://{host}:{port} for ledger {protocol.deployment.ledger}"
+                    f" (chain {protocol.deployment.chain_id}), provider"
+                    f" {service.provider}"
+                )
+                try:
+                    uvicorn.run(app, host=host, port=port, log_level="info")
+                finally:
+                    stop.set()
+                    if worker is not None and emitter is not None:
+                        worker.join(timeout=10)
+                        with contextlib.suppress(ArtisanError):
+                            emitter.close()
+    except ArtisanError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc

@@ -1,0 +1,42 @@
+"""The `artisan` command line: one Typer app, one Settings object built at start-up.
+
+Each command group lives in a module of its own (``artisan.cli.<group>``), which imports only
+``artisan.cli.common`` of this package and its services lazily, inside its commands: so
+``artisan --help`` stays quick, and no module of the package imports this one.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from artisan.cli.chain import deploy, node
+from artisan.cli.demo import demo
+from artisan.cli.emit import emit_command
+from artisan.cli.executor import executor_app
+from artisan.cli.index import index_command
+from artisan.cli.models import models_app
+from artisan.cli.projections import projections_app
+from artisan.cli.verify import verify_command
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="The auditable metering, settlement and indexing engine for on-chain AI inference.",
+)
+app.command("demo")(demo)
+app.command("deploy")(deploy)
+app.command("node")(node)
+app.command("index")(index_command)
+app.command("emit")(emit_command)
+app.command("verify")(verify_command)
+app.add_typer(executor_app, name="executor")
+app.add_typer(models_app, name="models")
+app.add_typer(projections_app, name="projections")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""`artisan projections run|rebuild|status`: the read models, once or following the indexer."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+from artisan.cli.common import console, fail, settings_or_exit
+from artisan.config import Settings
+from artisan.errors import ArtisanError, ConfigError
+
+if TYPE_CHECKING:
+    from artisan.chain.contracts import Deployment
+    from artisan.projections.jobs import EpochSchedule
+    from artisan.projections.rewards.epochs import RewardConfig
+    from artisan.projections.runner import Runner
+
+projections_app = typer.Typer(no_args_is_help=True, help="Read models built from the event store.")
+
+
+def _settings() -> Settings:
+    return settings_or_exit()
+
+
+@projections_app.command("run")
+def run(
+    chain_id: int | None = typer.Option(None, help="default: the only indexed chain"),
+    follow: bool = typer.Option(False, help="keep following the indexer's notifications"),
+    interval: float = typer.Option(5.0, min=0.05, help="seconds between catch-ups when following"),
+    epoch_interval: float = typer.Option(
+        30.0, min=0.05, help="seconds between runs of the epoch job (ARTISAN_REWARD_*)"
+    ),
+    publish: bool = typer.Option(True, help="publish closed epochs' roots on chain"),
+) -> None:
+    """Apply every new event to every projection, once or following the indexer. Following,
+    with ARTISAN_REWARD_EPOCH_LENGTH set, also closes each final epoch and publishes its root."""
+    from artisan.projections.admin import chain_of
+    from artisan.projections.runner import Runner
+    from artisan.storage.database import open_database
+
+    settings = _settings()
+    db = open_database(settings)
+    try:
+        chain = chain_of(db, chain_id)
+        with Runner(db, chain) as runner:
+            console.print_json(data=runner.catch_up())
+            if follow:
+                _follow(settings, runner, interval, epoch_interval, publish)
+    except ArtisanError as exc:
+        raise fail(exc) from exc
+    finally:
+        db.close()
+
+
+def _follow(
+    settings: Settings, runner: Runner, interval: float, epoch_interval: float, publish: bool
+) -> None:
+    """Run the projection service until SIGINT or SIGTERM, or its first failure."""
+    from artisan.projections.jobs import ProjectionIntervals, ProjectionService
+    from artisan.scheduling import build_scheduler
+
+    epochs = _epoch_schedule(settings, runner, publish)
+    stop = threading.Event()
+
+    def _stop(_sig: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    scheduler = build_scheduler()
+    service = ProjectionService(
+        runner,
+        scheduler,
+        epochs=epochs,
+        intervals=ProjectionIntervals(
+            catch_up=interval, epochs=epoch_interval, publish=min(epoch_interval, 2.0)
+        ),
+        stop=stop,
+        on_closed=lambda closed: console.print_json(
+            data={"closed": [{"epoch": c.epoch, "root": c.root} for c in closed]}, indent=None
+        ),
+        on_published=lambda published: console.print_json(
+            data={
+                "published": [
+                    {"epoch": p.epoch, "root": p.root, "tx": p.tx_hash, "block": p.block_number}
+                    for p in published
+                ]
+            },
+            indent=None,
+        ),
+    )
+    scheduler.start()
+    try:
+        service.start()
+        service.wait()
+    finally:
+        service.stop()
+        scheduler.shutdown()
+        if epochs is not None and epochs.publisher is not None:
+            epochs.publisher.close()
+    if service.failure is not None:
+        raise service.failure  # an ArtisanError is printed by the command; others trace
+
+
+def reward_config(settings: Settings, deployment: Deployment) -> RewardConfig | None:
+    """How epochs are cut and funded, from the settings; None when no epoch length is set."""
+    from artisan.projections.rewards.epochs import RewardConfig
+
+    if settings.reward_epoch_length == 0:
+        return None
+    genesis = settings.reward_genesis_block
+    return RewardConfig(
+        genesis_block=deployment.start_block if genesis is None else genesis,
+        epoch_length=settings.reward_epoch_length,
+        default_pool=settings.reward_pool,
+        pools=dict(settings.reward_pools),
+    )
+
+
+def _epoch_schedule(settings: Settings, runner: Runner, publish: bool) -> EpochSchedule | None:
+    """The epoch job's inputs from the settings; None when no epoch length is set. With
+    ``publish``, its publisher holds the publisher lock until ``close``."""
+    from artisan.chain.contracts import Deployment
+    from artisan.projections.jobs import EpochSchedule
+    from artisan.projections.rewards.publisher import ChainPublisher, Contracts, PublisherConfig
+
+    if settings.reward_epoch_length == 0:
+        return None
+    deployment = Deployment.load(settings.deployment_file)
+    if deployment.chain_id != runner.chain_id:
+        raise ConfigError(
+            f"the deployment file {settings.deployment_file} is for chain"
+            f" {deployment.chain_id}, the projections for chain {runner.chain_id}"
+        )
+    config = reward_config(settings, deployment)
+    assert config is not None
+    publisher = None
+    if publish:
+        if not settings.rpc_url:
+            raise ConfigError(
+                "ARTISAN_RPC_URL is not set: the epoch job publishes roots on chain"
+                " (or pass --no-publish to close epochs without publishing)"
+            )
+        publisher = ChainPublisher(
+            runner.db,
+            settings.rpc_url,
+            settings.reward_publisher_key or settings.deployer_key,
+            Contracts.of(deployment),
+            PublisherConfig(confirmations=settings.finality_depth, mint=settings.reward_mint),
+        )  # fmt: skip
+    return EpochSchedule(config, settings.finality_depth, publisher)
+
+
+@projections_app.command("rebuild")
+def rebuild(
+    name: str | None = typer.Argument(None, help="one projection; default: all of them"),
+    chain_id: int | None = typer.Option(None, help="default: the only indexed chain"),
+) -> None:
+    """Empty a projection (or all) and replay it from the first event."""
+    from artisan.projections import admin
+    from artisan.storage.database import open_database
+
+    db = open_database(_settings())
+    try:
+        console.print_json(data=admin.rebuild(db, name, chain_id=chain_id))
+    except ArtisanError as exc:
+        raise fail(exc) from exc
+    finally:
+        db.close()
+
+
+@projections_app.command("status")
+def status(
+    chain_id: int | None = typer.Option(None, help="default: the only indexed chain"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per projection"),
+) -> None:
+    """Each projection's position, lag behind the event store, and pending reorg."""
+    from artisan.projections import admin
+    from artisan.storage.database import open_database
+
+    db = open_database(_settings())
+    try:
+        rows = admin.status(db, chain_id)
+    except ArtisanError as exc:
+        raise fail(exc) from exc
+    finally:
+        db.close()
+    if as_json:
+        for r in rows:
+            console.print_json(
+                data={
+                    "name": r.name,
+                    "chain_id": r.chain_id,
+                    "last_position": r.last_position,
+                    "head_position": r.head_position,
+                    "lag": r.lag,
+                    "reorg_pending": r.reorg_pending,
+                    "last_block": r.last_block,
+                }
+            )
+        return
+    table = Table("projection", "position", "head", "lag", "reorg pending", "last block")
+    for r in rows:
+        table.add_row(
+            r.name,
+            str(r.last_position),
+            str(r.head_position),
+            str(r.lag),
+            "yes" if r.reorg_pending else "no",
+            "-" if r.last_block is None else str(r.last_block),
+        )
+    console.print(table)

@@ -1,0 +1,201 @@
+"""Reconciling the emitter's open batches with the chain: one pass, decisions from facts.
+
+For each batch not yet final, in nonce order:
+
+- its block left the canonical chain (reorg): it is in flight again;
+- a receipt for one of its transactions: mined; once it has ``confirmations`` blocks, every
+  execution is final from the receipt's logs. ``NONCE_USED`` for an execution whose own
+  ``InferenceExecuted`` is already on chain (an earlier attempt landed) counts as confirmed;
+- no receipt, and the account's nonce has passed the batch's for ``lost_after`` seconds:
+  another transaction took the nonce, so its executions go back to pending (a second attempt
+  cannot charge twice: the request nonce sees to that). The wait is there because a node
+  can report the new nonce before it serves the receipt of the transaction that used it;
+- no receipt after ``replace_after`` seconds: a replacement with bumped fees, same nonce;
+- no receipt and the node does not know the transaction (dropped, reorged out, or never sent
+  because we crashed): the same signed bytes are broadcast again. The node is asked at most
+  every ``rebroadcast_after`` seconds per batch (and at once after a restart).
+
+The account's nonce is read before the receipts, so a batch mined in between is seen mined.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from eth_account.signers.local import LocalAccount
+
+from artisan.chain.abi.ledger import INFERENCE_EXECUTED_TOPIC, Outcome, outcomes_of
+from artisan.chain.jsonrpc import JsonRpc
+from artisan.chain.transactions import Head, broadcast, replacement
+from artisan.domain.types import RejectReason
+from artisan.emitter import batches as store
+from artisan.emitter.batches import EmitterKey, OpenBatch
+from artisan.emitter.config import EmitterConfig
+from artisan.emitter.errors import BatchReverted
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Reconciler:
+    conn: psycopg.Connection[Any]
+    rpc: JsonRpc
+    key: EmitterKey
+    account: LocalAccount
+    config: EmitterConfig
+    # When this process last sent or looked up each open batch's latest transaction: asking
+    # the node about a transaction returns its whole calldata, so not on every pass.
+    _last_seen: dict[int, float] = field(default_factory=dict)
+    # When each open batch was first seen with its nonce passed and no receipt.
+    _passed_since: dict[int, float] = field(default_factory=dict)
+
+    def note_sent(self, batch_id: int) -> None:
+        self._last_seen[batch_id] = time.monotonic()
+
+    def run(self, head: Head) -> tuple[int, int]:
+        """One pass over the open batches: (how many changed state, how many are unmined)."""
+        batches = store.open_batches(self.conn, self.key)
+        self._last_seen = {b.id: self._last_seen[b.id] for b in batches if b.id in self._last_seen}
+        self._passed_since = {
+            b.id: self._passed_since[b.id] for b in batches if b.id in self._passed_since
+        }
+        if not batches:
+            return 0, 0
+        latest_nonce = int(
+            self.rpc.call("eth_getTransactionCount", self.key.operator, "latest"), 16
+        )
+        changed = 0
+        in_flight = [b for b in batches if not b.mined]
+        mined = [b for b in batches if b.mined]
+        blocks = self.rpc.batch([("eth_getBlockByNumber", [hex(_n(b)), False]) for b in mined])
+        for b, block in zip(mined, blocks, strict=True):
+            if block is None or block["hash"] != b.block_hash:
+                log.warning(
+                    "batch %d (nonce %d): block %s left the chain", b.id, b.nonce, b.block_hash
+                )
+                store.set_unmined(self.conn, b.id)
+                in_flight.append(b)
+                changed += 1
+            elif self._deep_enough(_n(b), head):
+                changed += self._finalize_mined(b, head)
+        calls = [("eth_getTransactionReceipt", [h]) for b in in_flight for h in b.tx_hashes]
+        receipts = iter(self.rpc.batch(calls))
+        missing: list[OpenBatch] = []
+        for b in in_flight:
+            found = [r for r in (next(receipts) for _ in b.tx_hashes) if r is not None]
+            if found:
+                changed += self._on_receipt(b, found[0], head)
+            else:
+                missing.append(b)
+        changed += self._on_missing(missing, latest_nonce, head)
+        unmined = len(missing) - sum(1 for b in missing if latest_nonce > b.nonce)
+        return changed, unmined
+
+    def _deep_enough(self, number: int, head: Head) -> bool:
+        # A receipt can be newer than the head read at the start of the pass: its block is
+        # on the chain all the same, so it counts as one confirmation at least.
+        return max(head.number, number) - number + 1 >= self.config.confirmations
+
+    def _on_receipt(self, b: OpenBatch, receipt: dict[str, Any], head: Head) -> int:
+        number, block_hash = int(receipt["blockNumber"], 16), str(receipt["blockHash"])
+        if receipt["status"] != "0x1":
+            store.requeue(self.conn, b.id, "reverted")
+            raise BatchReverted(
+                f"recordBatch nonce {b.nonce} ({receipt['transactionHash']}) reverted in block "
+                f"{number}; its {b.size} executions are pending again"
+            )
+        if self._deep_enough(number, head):
+            self._finalize(b, receipt)
+        elif not b.mined or b.block_hash != block_hash:
+            store.set_mined(self.conn, b.id, str(receipt["transactionHash"]), number, block_hash)
+        else:
+            return 0
+        return 1
+
+    def _finalize_mined(self, b: OpenBatch, head: Head) -> int:
+        receipt = self.rpc.call("eth_getTransactionReceipt", b.latest.tx_hash)
+        if receipt is None or receipt["blockHash"] != b.block_hash:
+            store.set_unmined(self.conn, b.id)  # moved since we looked: decide next pass
+            return 1
+        return self._on_receipt(b, receipt, head)
+
+    def _finalize(self, b: OpenBatch, receipt: dict[str, Any]) -> None:
+        outcomes = self._resolve_nonce_used(outcomes_of(receipt["logs"], self.key.ledger), receipt)
+        released = store.finalize(
+            self.conn, b, str(receipt["transactionHash"]), int(receipt["blockNumber"], 16),
+            str(receipt["blockHash"]), outcomes,
+        )  # fmt: skip
+        if released:
+            log.error("batch %d: %d executions had no outcome; pending again", b.id, released)
+
+    def _resolve_nonce_used(
+        self, outcomes: Sequence[Outcome], receipt: dict[str, Any]
+    ) -> list[Outcome]:
+        """Swap NONCE_USED for the earlier InferenceExecuted of the same execution, if any."""
+        used = [
+            "0x" + o.execution_id.hex() for o in outcomes if o.reason is RejectReason.NONCE_USED
+        ]
+        if not used:
+            return list(outcomes)
+        logs = self.rpc.call(
+            "eth_getLogs",
+            {
+                "address": self.key.ledger,
+                "topics": [INFERENCE_EXECUTED_TOPIC, used],
+                "fromBlock": hex(self.config.start_block),
+                "toBlock": receipt["blockNumber"],
+            },
+        )
+        earlier = {o.execution_id: o for o in outcomes_of(logs, self.key.ledger) if o.executed}
+        if earlier:
+            log.info("%d executions were already executed by an earlier attempt", len(earlier))
+        return [earlier.get(o.execution_id, o) for o in outcomes]
+
+    def _on_missing(self, missing: Sequence[OpenBatch], latest_nonce: int, head: Head) -> int:
+        changed, unsure, now = 0, [], time.monotonic()
+        for b in missing:
+            if latest_nonce > b.nonce:
+                since = self._passed_since.setdefault(b.id, now)
+                if now - since < self.config.lost_after:
+                    continue  # the receipt may not be served yet: look again next pass
+                n = store.requeue(self.conn, b.id, "lost")
+                log.warning("batch %d: nonce %d went to another transaction; %d pending again",
+                            b.id, b.nonce, n)  # fmt: skip
+                changed += 1
+                continue
+            self._passed_since.pop(b.id, None)
+            if b.latest_age >= self.config.replace_after:
+                self._replace(b, head)
+                self.note_sent(b.id)
+                changed += 1
+            elif now - self._last_seen.get(b.id, -math.inf) >= self.config.rebroadcast_after:
+                unsure.append(b)  # first seen by this process, or not looked at for a while
+        known = self.rpc.batch([("eth_getTransactionByHash", [b.latest.tx_hash]) for b in unsure])
+        for b, tx in zip(unsure, known, strict=True):
+            self._last_seen[b.id] = now
+            if tx is None:
+                log.warning(
+                    "batch %d: the node lost %s; broadcasting it again", b.id, b.latest.tx_hash
+                )
+                broadcast(self.rpc, b.latest)
+                changed += 1
+        return changed
+
+    def _replace(self, b: OpenBatch, head: Head) -> None:
+        tx = replacement(self.account, b.latest, chain_id=self.key.chain_id,
+                         base_fee=head.base_fee, priority_fee=self.config.priority_fee)  # fmt: skip
+        store.add_replacement(self.conn, b.id, tx)  # before the send, as for the original
+        log.warning("batch %d: no receipt after %.1f s; replacing %s with %s",
+                    b.id, b.latest_age, b.latest.tx_hash, tx.tx_hash)  # fmt: skip
+        broadcast(self.rpc, tx)
+
+
+def _n(b: OpenBatch) -> int:
+    assert b.block_number is not None  # mined batches always have one
+    return b.block_number

@@ -1,0 +1,251 @@
+"""A request's way through the executor, from signed request to recorded execution.
+
+``submit`` runs in the caller's thread up to the queue: it checks the inputs against the
+signed digest, admits the request (``admission``), stores the input asset and queues the
+tensors in the scheduler. When the batch has run, a finisher thread stores the output asset,
+settles the meter (storage = input asset + output asset bytes; charged = measured clamped to
+the admission bound) and hands the execution to the group recorder; the caller's future
+resolves once it is recorded. Nothing is recorded, so nothing can be charged, for a request
+that is refused or fails to run, and its hold is released.
+
+A sweeper thread releases the holds of executions that the chain has settled (as the sink
+reports) or whose deadline has passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from artisan.domain.metering import meter_cost, model_price
+from artisan.domain.types import InferenceRequest, Meter
+from artisan.executor.admission import Admission, Admitted
+from artisan.executor.assets import cid_of
+from artisan.executor.batcher import Execution
+from artisan.executor.errors import ExecutorError, RunFailed
+from artisan.executor.estimate import clamp
+from artisan.executor.measure import BatchShare
+from artisan.executor.recorder import GroupRecorder
+from artisan.executor.records import Completed, ExecutionBook, Status, StatusView
+from artisan.executor.refusals import InputDigestMismatch
+from artisan.executor.sessions import Tensors
+from artisan.executor.tensors import encode_tensors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """An admitted request: its id and quote now, its receipt once recorded."""
+
+    execution_id: bytes
+    quote: int
+    receipt: Future[Receipt]
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the caller learns of a recorded execution."""
+
+    execution_id: bytes
+    status: Status
+    model_id: int
+    model_cid: str
+    input_cid: str
+    output_cid: str
+    quote: int
+    cost: int
+    meter: Meter
+    measured: Meter
+    batch: BatchShare
+    provider: str
+
+
+class ExecutorService:
+    """Admission, scheduler, stores and recorder behind one ``submit``."""
+
+    def __init__(
+        self,
+        admission: Admission,
+        recorder: GroupRecorder,
+        *,
+        provider: str,
+        finishers: int = 8,
+        sweep_interval_s: float = 0.5,
+    ) -> None:
+        self.admission = admission
+        self.recorder = recorder
+        self.provider = provider  # the execution provider sessions get
+        self.book = ExecutionBook()
+        self._finishers = ThreadPoolExecutor(finishers, thread_name_prefix="finish")
+        self._sweep_interval = sweep_interval_s
+        self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep, name="hold-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def submit(
+        self,
+        request: InferenceRequest,
+        signature: bytes,
+        tensors: Tensors,
+        input_asset: bytes | None = None,
+    ) -> Ticket:
+        """Admit and queue one request; refusals and bad input raise here. ``input_asset`` is
+        the canonical encoding of ``tensors`` when the caller already has it (a .npy upload)."""
+        data = encode_tensors(tensors) if input_asset is None else input_asset
+        digest = hashlib.sha256(data).digest()
+        if digest != request.input_digest:
+            raise InputDigestMismatch(
+                f"the inputs hash to 0x{digest.hex()} (sha2-256 of their canonical encoding),"
+                f" but the request signs inputDigest 0x{request.input_digest.hex()}"
+            )
+        admission = self.admission
+        admitted = admission.admit(request, signature, tensors, len(data))
+        execution_id = admitted.execution_id
+        try:
+            input_cid = admission.store.put(data).cid
+            self.book.put(StatusView(execution_id, Status.QUEUED, quote=admitted.quote))
+            queued = admission.scheduler.submit(
+                admitted.model_cid, tensors, request.priority, input_bytes=len(data)
+            )
+        except BaseException:
+            self._abandon(execution_id)
+            raise
+        finally:
+            admission.queued()
+        receipt: Future[Receipt] = Future()
+        queued.add_done_callback(
+            lambda ran: self._finishers.submit(
+                self._finish, admitted, input_cid, len(data), ran, receipt
+            )
+        )
+        return Ticket(execution_id, admitted.quote, receipt)
+
+    def execute(
+        self, request: InferenceRequest, signature: bytes, tensors: Tensors, timeout: float = 60
+    ) -> Receipt:
+        """``submit`` and wait for the recorded execution."""
+        return self.submit(request, signature, tensors).receipt.result(timeout)
+
+    def input_name(self, model_id: int) -> str | None:
+        """The only input a model declares (None if it declares several): what a bare .npy
+        upload is fed to. Unknown or unpinned models are refused here."""
+        session = self.admission.session_of(model_id)
+        return session.inputs[0].name if len(session.inputs) == 1 else None
+
+    def status(self, execution_id: bytes) -> StatusView | None:
+        """Where an execution stands: this process's book first, then the sink."""
+        view = self.book.get(execution_id)
+        if view is not None:
+            return view
+        return self.recorder.sink.status(execution_id)
+
+    def close(self) -> None:
+        """Stop sweeping, finish what is running and record it (the scheduler is the
+        caller's to close first)."""
+        self._stop.set()
+        self._sweeper.join()
+        self._finishers.shutdown(wait=True)
+        self.recorder.close()
+
+    def _finish(
+        self,
+        admitted: Admitted,
+        input_cid: str,
+        input_size: int,
+        ran: Future[Execution],
+        receipt: Future[Receipt],
+    ) -> None:
+        execution_id = admitted.execution_id
+        try:
+            execution = ran.result()
+            completed = self._complete(admitted, input_cid, input_size, execution)
+        except Exception as exc:
+            error = exc if isinstance(exc, ExecutorError) else RunFailed(f"{exc!r}")
+            if not isinstance(exc, ExecutorError):
+                log.exception("finishing execution 0x%s failed", execution_id.hex())
+            self._fail(execution_id, error, receipt)
+            return
+        recorded = self.recorder.submit(completed)
+        recorded.add_done_callback(lambda done: self._recorded(completed, done, receipt))
+
+    def _complete(
+        self, admitted: Admitted, input_cid: str, input_size: int, execution: Execution
+    ) -> Completed:
+        store = self.admission.store
+        output = encode_tensors(execution.outputs)
+        asset = store.put(output)
+        # The meter's storage is exactly the two assets' sizes, whatever the scheduler assumed.
+        measured = replace(execution.meter, storage_bytes=input_size + asset.size)
+        charged = clamp(measured, admitted.bound)
+        terms, request = admitted.terms, admitted.request
+        base = model_price(terms, admitted.prior_count)
+        cost = meter_cost(admitted.rates, terms.size_class, base, charged, request.priority)
+        data_bytes = sum(int(t.nbytes) for t in execution.outputs.values())
+        self.admission.estimator.observe(admitted.model_cid, measured, asset.size, data_bytes)
+        return Completed(
+            execution_id=admitted.execution_id,
+            request=request,
+            signature=admitted.signature,
+            model_cid=admitted.model_cid,
+            input_cid=input_cid,
+            output_cid=cid_of(asset.digest),
+            output_digest=asset.digest,
+            meter=charged,
+            measured=measured,
+            bound=admitted.bound,
+            quote=admitted.quote,
+            cost=cost,
+            rates_version=admitted.rates_version,
+            batch=execution.batch,
+            provider=execution.provider,
+        )
+
+    def _recorded(self, ex: Completed, done: Future[None], receipt: Future[Receipt]) -> None:
+        error = done.exception()
+        if error is not None:
+            self._fail(ex.execution_id, error, receipt)
+            return
+        self.book.drop(ex.execution_id)
+        receipt.set_result(
+            Receipt(
+                ex.execution_id,
+                Status.RAN,
+                ex.request.model_id,
+                ex.model_cid,
+                ex.input_cid,
+                ex.output_cid,
+                ex.quote,
+                ex.cost,
+                ex.meter,
+                ex.measured,
+                ex.batch,
+                ex.provider,
+            )
+        )
+
+    def _fail(self, execution_id: bytes, error: BaseException, receipt: Future[Receipt]) -> None:
+        self._abandon(execution_id, f"{type(error).__name__}: {error}")
+        receipt.set_exception(error)
+
+    def _abandon(self, execution_id: bytes, reason: str | None = None) -> None:
+        self.admission.reservations.release([execution_id])
+        if reason is None:
+            self.book.drop(execution_id)
+        else:
+            self.book.put(StatusView(execution_id, Status.FAILED, reason=reason))
+
+    def _sweep(self) -> None:
+        reservations, sink = self.admission.reservations, self.recorder.sink
+        while not self._stop.wait(self._sweep_interval):
+            try:
+                live = reservations.live()
+                for start in range(0, len(live), 1000):
+                    reservations.release(sink.settled(live[start : start + 1000]))
+                reservations.release(reservations.expired(int(time.time())))
+            except Exception:  # a database hiccup delays releases; the next sweep retries
+                log.exception("releasing settled holds failed")

@@ -1,0 +1,301 @@
+"""ONNX Runtime sessions: provider choice, input validation, batched runs, measured time.
+
+A ``SessionCache`` turns a model CID into a ``ModelSession``, asking for the CUDA execution
+provider first and falling back to the CPU; the provider a session actually got is logged and
+exposed. ``ModelSession.validate`` checks a request's tensors against the model's declared
+inputs before anything runs; ``run_batch`` concatenates requests along the batch axis, runs
+once, times the run and splits the outputs back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from artisan.executor.assets import AssetStore
+from artisan.executor.errors import (
+    InvalidArgument,
+    InvalidInput,
+    MissingInput,
+    ModelLoadError,
+    RunFailed,
+    UnknownInput,
+    WrongDtype,
+    WrongShape,
+)
+
+log = logging.getLogger(__name__)
+
+Tensor = NDArray[Any]
+Tensors = Mapping[str, Tensor]
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+_DTYPES: dict[str, np.dtype[Any]] = {
+    f"tensor({onnx_name})": np.dtype(np_name)
+    for onnx_name, np_name in [
+        ("float", "float32"), ("double", "float64"), ("float16", "float16"),
+        ("int8", "int8"), ("int16", "int16"), ("int32", "int32"), ("int64", "int64"),
+        ("uint8", "uint8"), ("uint16", "uint16"), ("uint32", "uint32"), ("uint64", "uint64"),
+        ("bool", "bool"),
+    ]
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """How sessions are made: try CUDA first (then CPU), on which device, with how many threads."""
+
+    prefer_cuda: bool = True
+    device_id: int = 0
+    intra_op_threads: int = 0  # 0: ONNX Runtime's default (one per core)
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """A declared model input: name, element type and shape (``None`` for a dynamic dim)."""
+
+    name: str
+    dtype: np.dtype[Any]
+    shape: tuple[int | None, ...]
+
+    def describe(self) -> str:
+        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.dtype}[{dims}]"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRun:
+    """One run of several requests: each request's outputs and the run's wall time."""
+
+    outputs: tuple[dict[str, Tensor], ...]
+    run_micros: int
+
+
+def _dims(shape: Sequence[object] | None) -> tuple[int | None, ...] | None:
+    if shape is None:
+        return None
+    return tuple(d if isinstance(d, int) and d >= 0 else None for d in shape)
+
+
+class ModelSession:
+    """One ONNX Runtime session for one model, and what it declares."""
+
+    def __init__(self, cid: str, session: ort.InferenceSession, device_id: int = 0) -> None:
+        self.cid = cid
+        self.provider: str = session.get_providers()[0]
+        self._session = session
+        self._device_id = device_id
+        self.inputs = tuple(self._input_spec(arg) for arg in session.get_inputs())
+        self.output_names = tuple(arg.name for arg in session.get_outputs())
+        self._output_list = list(self.output_names)
+        self._by_name = {spec.name: spec for spec in self.inputs}
+        output_dims = [_dims(arg.shape) for arg in session.get_outputs()]
+        # Requests can share a run only if every input and output has a dynamic first axis.
+        self.batchable = all(
+            len(spec.shape) >= 1 and spec.shape[0] is None for spec in self.inputs
+        ) and all(dims is not None and len(dims) >= 1 and dims[0] is None for dims in output_dims)
+        # With every non-batch dim fixed, any two valid requests concatenate; otherwise only
+        # requests whose non-batch dims agree do (the scheduler groups them by those dims).
+        self.fixed_tail = all(d is not None for spec in self.inputs for d in spec.shape[1:])
+        self._use_iobinding = self.provider == CUDA
+
+    def _input_spec(self, arg: Any) -> InputSpec:
+        dtype = _DTYPES.get(arg.type)
+        dims = _dims(arg.shape)
+        if dtype is None or dims is None:
+            raise ModelLoadError(f"model {self.cid}: input {arg.name!r} has unsupported {arg.type}")
+        return InputSpec(name=arg.name, dtype=dtype, shape=dims)
+
+    def validate(self, tensors: Tensors) -> int:
+        """Check names, dtypes and shapes against the declared inputs; return the request's
+        number of rows on the batch axis (1 for a model that cannot batch)."""
+        for name in tensors:
+            if name not in self._by_name:
+                raise UnknownInput(
+                    f"unknown input {name!r} for model {self.cid}; it declares {self._declared()}"
+                )
+        rows = -1
+        for spec in self.inputs:
+            array = tensors.get(spec.name)
+            if array is None:
+                raise MissingInput(
+                    f"missing input {spec.name!r} ({spec.describe()}) for model {self.cid}"
+                )
+            if not isinstance(array, np.ndarray):
+                raise InvalidInput(f"input {spec.name!r} must be a numpy array")
+            if array.dtype != spec.dtype:
+                raise WrongDtype(
+                    f"input {spec.name!r} has dtype {array.dtype}; model {self.cid} expects"
+                    f" {spec.dtype}"
+                )
+            shape = array.shape
+            if len(shape) != len(spec.shape) or any(
+                want is not None and got != want
+                for got, want in zip(shape, spec.shape, strict=True)
+            ):
+                raise WrongShape(
+                    f"input {spec.name!r} has shape {list(shape)}; model {self.cid} expects"
+                    f" {spec.describe()} (? = any size)"
+                )
+            if self.batchable:
+                if shape[0] < 1:
+                    raise WrongShape(f"input {spec.name!r} has no rows on the batch axis")
+                if rows not in (-1, shape[0]):
+                    raise WrongShape(
+                        f"inputs disagree on the batch axis: {spec.name!r} has {shape[0]} rows,"
+                        f" another input has {rows}"
+                    )
+                rows = shape[0]
+        return rows if self.batchable else 1
+
+    def _declared(self) -> str:
+        return ", ".join(f"{s.name!r} {s.describe()}" for s in self.inputs)
+
+    def execute(self, feed: Tensors) -> tuple[list[Tensor], int]:
+        """Run once on already validated tensors: outputs in ``output_names`` order and the
+        run's wall time in microseconds."""
+        try:
+            start = time.perf_counter_ns()
+            if self._use_iobinding:
+                outputs = self._run_bound(feed)
+            else:
+                outputs = self._session.run(self._output_list, dict(feed))
+            elapsed = time.perf_counter_ns() - start
+        except Exception as exc:  # ONNX Runtime raises its own unrelated exception types
+            raise RunFailed(f"model {self.cid} failed on {self.provider}: {exc}") from exc
+        return outputs, (elapsed + 500) // 1000
+
+    def _run_bound(self, feed: Tensors) -> list[Tensor]:
+        # IOBinding on CUDA: each input is copied to the device once, outputs are allocated on
+        # the device and copied back in one explicit step; the measured time covers both copies,
+        # so the metered GPU time includes the transfers a request causes.
+        binding = self._session.io_binding()
+        for name, array in feed.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(array))
+        for name in self.output_names:
+            binding.bind_output(name, "cuda", self._device_id)
+        self._session.run_with_iobinding(binding)
+        outputs: list[Tensor] = binding.copy_outputs_to_cpu()
+        return outputs
+
+    def run(self, tensors: Tensors) -> dict[str, Tensor]:
+        """Validate and run one request."""
+        self.validate(tensors)
+        outputs, _ = self.execute(tensors)
+        return dict(zip(self.output_names, outputs, strict=True))
+
+    def run_batch(self, requests: Sequence[Tensors], rows: Sequence[int] | None = None) -> BatchRun:
+        """Run several requests as one: concatenate along the batch axis, run once, split.
+
+        ``rows`` (from ``validate``) skips re-validation; every request must then have passed it.
+        """
+        if not requests:
+            raise InvalidInput("an empty batch")
+        if rows is None:
+            rows = [self.validate(request) for request in requests]
+        if len(requests) == 1:
+            outputs, micros = self.execute(requests[0])
+            return BatchRun((dict(zip(self.output_names, outputs, strict=True)),), micros)
+        if not self.batchable:
+            raise InvalidInput(f"model {self.cid} has a fixed batch axis; run requests alone")
+        feed = {
+            spec.name: np.concatenate([request[spec.name] for request in requests])
+            for spec in self.inputs
+        }
+        outputs, micros = self.execute(feed)
+        total = sum(rows)
+        for name, output in zip(self.output_names, outputs, strict=True):
+            if output.ndim < 1 or output.shape[0] != total:
+                raise RunFailed(
+                    f"model {self.cid}: output {name!r} has shape {list(output.shape)}, not"
+                    f" {total} rows along the batch axis"
+                )
+        split: list[dict[str, Tensor]] = []
+        offset = 0
+        for count in rows:
+            end = offset + count
+            split.append(
+                {n: o[offset:end] for n, o in zip(self.output_names, outputs, strict=True)}
+            )
+            offset = end
+        return BatchRun(tuple(split), micros)
+
+
+class SessionCache:
+    """Model sessions by CID, loaded from the store (digest-checked) on first use, LRU-bounded."""
+
+    def __init__(
+        self, store: AssetStore, config: SessionConfig | None = None, capacity: int = 16
+    ) -> None:
+        if capacity < 1:
+            raise InvalidArgument("capacity must be at least 1")
+        self._store = store
+        self._config = config or SessionConfig()
+        self._capacity = capacity
+        self._sessions: OrderedDict[str, ModelSession] = OrderedDict()
+        self._lock = threading.Lock()
+        # Learned from the first session: once CUDA failed to load, later sessions go straight
+        # to the CPU instead of retrying (and re-logging) the failed library load each time.
+        self._cuda_works: bool | None = None
+
+    def get(self, cid: str) -> ModelSession:
+        """The session for a model CID, loading it on first use."""
+        with self._lock:
+            session = self._sessions.get(cid)
+            if session is not None:
+                self._sessions.move_to_end(cid)
+                return session
+            session = self._load(cid)
+            self._sessions[cid] = session
+            if len(self._sessions) > self._capacity:
+                self._sessions.popitem(last=False)
+            return session
+
+    def evict(self, cid: str) -> None:
+        """Forget a model's session (a worker that holds it keeps it until it lets go)."""
+        with self._lock:
+            self._sessions.pop(cid, None)
+
+    def __contains__(self, cid: object) -> bool:
+        with self._lock:
+            return cid in self._sessions
+
+    def providers(self) -> list[str]:
+        """The providers a new session would ask for, in order of preference."""
+        cfg = self._config
+        wants_cuda = cfg.prefer_cuda and self._cuda_works is not False
+        if wants_cuda and CUDA in ort.get_available_providers():
+            return [CUDA, CPU]
+        return [CPU]
+
+    def _load(self, cid: str) -> ModelSession:
+        model = self._store.get(cid)
+        providers = self.providers()
+        options = ort.SessionOptions()
+        if self._config.intra_op_threads:
+            options.intra_op_num_threads = self._config.intra_op_threads
+        provider_args: list[Any] = [
+            (CUDA, {"device_id": self._config.device_id}) if p == CUDA else p for p in providers
+        ]
+        try:
+            raw = ort.InferenceSession(model, options, providers=provider_args)
+        except Exception as exc:  # ONNX Runtime raises its own unrelated exception types
+            raise ModelLoadError(f"ONNX Runtime cannot load model {cid}: {exc}") from exc
+        session = ModelSession(cid, raw, self._config.device_id)
+        if CUDA in providers:
+            self._cuda_works = session.provider == CUDA
+            if not self._cuda_works:
+                log.warning("CUDA execution provider unavailable; running on %s", session.provider)
+        log.info("model %s: session on %s", cid, session.provider)
+        return session
