@@ -1,7 +1,9 @@
 """The executor: runs models with ONNX Runtime and measures what each request used.
 
-``store`` (content-addressed assets) ← ``runner`` (sessions, validation, batched runs) ←
-``batcher`` (one model's queues and threads) ← ``scheduler`` (admission, per-model routing);
-``metering`` turns a batch's measurements into per-request meters; ``models`` builds small
-real ONNX models for tests and benchmarks.
+``assets`` (content-addressed store) ← ``sessions`` (ONNX Runtime sessions, validation,
+batched runs) ← ``batcher`` (one model's queues and threads) ← ``scheduler`` (per-model
+routing); ``admission`` checks and quotes a request (``estimate``, ``reservations``,
+``catalog``, ``signatures``); ``measure`` turns a batch's measurements into per-request
+meters; ``engine`` ties a request's way together, ``recorder`` and ``pg_sink`` write results
+to the ``outbox``; ``api`` (Starlette), ``wire``, ``tensors`` and ``client`` are the HTTP API.
 """

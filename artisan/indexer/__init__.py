@@ -7,14 +7,14 @@
         indexer.follow(stop_event, poll_interval=1.0,       # live, until stop_event is set
                        heads=NewHeads(ws_url))              # optional websocket wake-ups
 
-Modules: ``source`` (the ChainSource and HeadSignal protocols, raw log type), ``rpc`` (JSON-RPC
-over httpx), ``heads`` (newHeads over websocket), ``fake_chain`` (a scripted chain for tests),
-``abi_values``, ``static_codegen`` and ``decoder`` (logs to rows), ``gc_pause`` (bulk work
-without the cyclic collector), ``fetch`` (one consistent range), ``reorg`` (common ancestor),
-``ranges`` and ``retry`` (adaptive ranges, backoff), ``pipeline`` (fetching ahead),
-``indexer`` (the loop), ``errors``. Live mode: ``service`` (APScheduler jobs: catch-up,
-``pruning``, metrics; ``build_scheduler`` for every service's jobs), ``target`` (what to
-follow, from the settings), ``throughput`` (rates and ETA for progress reports), ``metrics``.
+Modules: ``source`` (the ChainSource and HeadSignal protocols), ``rpc`` (a ChainSource over
+``artisan.chain.jsonrpc``), ``heads`` (newHeads over websocket), ``fetch`` (one consistent
+range), ``reorg`` (common ancestor), ``ranges`` (adaptive ranges), ``pipeline`` (fetching
+ahead), ``indexer`` (the loop), ``errors``. Live mode: ``follow`` (APScheduler jobs:
+catch-up, ``pruning``, metrics), ``target`` (what to follow, from the settings),
+``throughput`` (rates and ETA for progress reports), ``metrics``. Logs are decoded by
+``artisan.chain.abi``; retries follow ``artisan.retry``; tests use
+``artisan.testing.fake_chain``.
 Storage lives in ``artisan.storage.event_store``; the command is ``artisan index``
 (``artisan.cli.index``).
 """

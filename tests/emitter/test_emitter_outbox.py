@@ -22,9 +22,9 @@ from artisan.chain.transactions import Fees, SignedTx, bumped_fees
 from artisan.config import Settings
 from artisan.domain.types import InferenceRequest, Meter, RejectReason
 from artisan.emitter.config import EmitterConfig
+from artisan.emitter.errors import InvalidEmitterConfig
 from artisan.emitter.sender import Sender
 from artisan.executor import outbox
-from artisan.emitter.errors import InvalidEmitterConfig
 from artisan.executor.outbox import Execution, OutboxStatus
 from artisan.storage.database import Database
 

@@ -1,0 +1,49 @@
+"""The executor's per-request ledger reads: pooled connections, bounded by concurrency."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from web3 import Web3
+
+from artisan.chain.anvil import Anvil
+from artisan.chain.ledger_reads import LedgerViews
+from artisan.chain.protocol import Protocol
+from artisan.chain.signer import Signer
+
+from .helpers import new_user
+
+pytestmark = pytest.mark.usefixtures("chain_snapshot")
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_connections_are_reused_across_short_lived_threads_and_closed(
+    w3: Web3, anvil: Anvil, protocol: Protocol, deployer: Signer
+) -> None:
+    """Forty rounds of eight short-lived threads, each reading an account: at most eight
+    connections are ever open (one per concurrent reader), and none after ``close``."""
+    user = new_user(w3, protocol, deployer)
+    before = open_fds()
+    views = LedgerViews(protocol, anvil.rpc_url)
+    escrows: list[int] = []
+    for _ in range(40):
+        threads = [
+            threading.Thread(
+                target=lambda: escrows.append(views.account(user.address, 1, 1).escrow)
+            )
+            for _ in range(8)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert views.idle_connections() <= 8
+    assert len(escrows) == 320 and len(set(escrows)) == 1 and escrows[0] > 0
+    assert open_fds() - before <= 8
+    views.close()
+    assert views.idle_connections() == 0 and open_fds() <= before
