@@ -52,12 +52,14 @@ def call_with_retries(
     *,
     again_now: Callable[[Exception], bool] = lambda _exc: False,
     errors: tuple[type[Exception], ...] = TRANSIENT_ERRORS,
+    give_up: Callable[[Exception], Exception] | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds, retrying only ``errors`` (the declared transient ones).
 
     A failure that ``again_now`` accepts (say, a log range refused as too large, once the range
     was made smaller) is retried at once; others wait out a backoff delay. After too many
-    failures in a row the last one is raised as ``RetriesExhausted``.
+    failures in a row the last one is raised as ``RetriesExhausted`` (or as ``give_up`` makes
+    it).
     """
     failures = 0
     while True:
@@ -68,6 +70,8 @@ def call_with_retries(
                 continue
             failures += 1
             if backoff.exhausted(failures):
+                if give_up is not None:
+                    raise give_up(exc)  # noqa: B904 (give_up chains it, or re-raises it)
                 raise RetriesExhausted(
                     f"{what}: giving up after {failures} failures in a row: {exc}"
                 ) from exc

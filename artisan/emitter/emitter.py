@@ -24,7 +24,6 @@ import psycopg
 from eth_account import Account
 
 from artisan.chain.abi.ledger import record_batch_calldata
-from artisan.chain.errors import NodeUnavailable
 from artisan.chain.jsonrpc import JsonRpc
 from artisan.chain.transactions import Head, check_chain, fresh_fees, read_head, sign_call
 from artisan.emitter import batches as store
@@ -33,6 +32,7 @@ from artisan.emitter.config import EmitterConfig
 from artisan.emitter.errors import EmissionError, EmitterBusy, OutboxStorageError
 from artisan.emitter.reconcile import Reconciler
 from artisan.emitter.sender import Sender
+from artisan.retry import TRANSIENT_ERRORS, Backoff
 from artisan.storage.database import Database
 from artisan.storage.writer_lock import (
     WriterLockHeld,
@@ -129,20 +129,22 @@ class Emitter:
     def run(self, *, stop: threading.Event | None = None, until_idle: bool = False) -> None:
         """Pass after pass until ``stop`` is set (or, with ``until_idle``, nothing is left).
 
-        An unreachable node is waited out with backoff; every other failure stops the emitter
+        An unreachable node (the declared transient errors) is waited out with backoff (full
+        jitter, ``artisan.retry``), however long; every other failure stops the emitter
         (its state is in Postgres: a restart carries on where it stopped).
         """
         stop = stop or threading.Event()
-        backoff = self.config.poll_interval
+        backoff, failures = Backoff(base=0.05, cap=5.0), 0
         while not stop.is_set():
             try:
                 moved = self.step()
-            except NodeUnavailable as exc:
-                backoff = min(max(backoff * 2, 0.05), 5.0)
-                log.warning("node unavailable, retrying in %.2f s: %s", backoff, exc)
-                stop.wait(backoff)
+            except TRANSIENT_ERRORS as exc:
+                failures += 1
+                delay = backoff.delay(failures)
+                log.warning("node unavailable, retrying in %.2f s: %s", delay, exc)
+                stop.wait(delay)
                 continue
-            backoff = self.config.poll_interval
+            failures = 0
             if moved:
                 continue
             if until_idle and not self.has_work():

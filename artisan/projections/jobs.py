@@ -26,15 +26,12 @@ so the process must end (a supervisor restarts it) rather than write without the
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import psycopg
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg import sql
 
@@ -43,6 +40,7 @@ from artisan.projections.rewards.closing import ClosedEpoch, close_final_epochs
 from artisan.projections.rewards.epochs import RewardConfig
 from artisan.projections.rewards.publisher import Published, Publisher
 from artisan.projections.runner import Runner
+from artisan.scheduling import ScheduledService
 from artisan.storage.event_store import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -78,7 +76,7 @@ class ProjectionIntervals:
     publish: float = 2.0
 
 
-class ProjectionService:
+class ProjectionService(ScheduledService):
     """Runs ``runner``'s live jobs on ``scheduler``; both stay the caller's (``stop`` removes
     this service's jobs and leaves the scheduler running)."""
 
@@ -93,67 +91,36 @@ class ProjectionService:
         on_closed: Callable[[list[ClosedEpoch]], None] | None = None,
         on_published: Callable[[list[Published]], None] | None = None,
     ) -> None:
+        super().__init__(scheduler, stop=stop)
         self.runner = runner
-        self.scheduler = scheduler
         self.epochs = epochs
         self.intervals = intervals or ProjectionIntervals()
-        self.failure: BaseException | None = None
         self.positions: dict[str, int] = {}  # after the last catch-up
         self.publish_error: str | None = None  # the last publication failure, until one works
         self._on_closed = on_closed or (lambda _closed: None)
         self._on_published = on_published or (lambda _published: None)
-        self._stop = stop or threading.Event()
-        self._running = threading.Lock()  # held while catch-up or epochs runs: ``stop`` waits
-        self._publishing = threading.Lock()  # held while the publish job runs
         self._catching = threading.Event()  # set while catching up
         self._woken = threading.Event()  # the indexer committed since the catch-up began
-        self._listener: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Add the jobs (first runs at once) and start listening for the indexer's commits."""
-        # The catch-up job allows a second instance, which waits for the first: a commit
-        # announced just as a run ends is then taken by the next, not skipped by the scheduler.
-        jobs: list[tuple[str, Callable[[], None], float, int]] = [
-            (CATCH_UP_JOB, self._job(self._catch_up, self._running), self.intervals.catch_up, 2),
-        ]
-        if self.epochs is not None:
-            jobs.append(
-                (EPOCH_JOB, self._job(self._close_epochs, self._running), self.intervals.epochs, 1)
-            )
-            if self.epochs.publisher is not None:
-                run = self._job(self._publish, self._publishing)
-                jobs.append((PUBLISH_JOB, run, self.intervals.publish, 1))
-        now = datetime.now(UTC)
-        for job_id, run, seconds, instances in jobs:
-            self.scheduler.add_job(
-                run, "interval", seconds=seconds, id=job_id, next_run_time=now,
-                max_instances=instances, coalesce=True,
-            )  # fmt: skip
-        self._listener = threading.Thread(
-            target=self._listen, name="projections-listener", daemon=True
-        )
-        self._listener.start()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the service is stopping (asked to, or failed); False on timeout."""
-        return self._stop.wait(timeout)
-
-    def stop(self) -> None:
-        """Remove the jobs and wait for a run in progress to finish."""
-        self._stop.set()
-        for job in (CATCH_UP_JOB, EPOCH_JOB, PUBLISH_JOB):
-            if self.scheduler.get_job(job) is not None:
-                self.scheduler.remove_job(job)
-        with self._running, self._publishing:
-            pass
-        if self._listener is not None:
-            self._listener.join()
+        # Catch-up and epochs share the runner's connections: one lock. The catch-up job
+        # allows a second instance, which waits for the first: a commit announced just as a
+        # run ends is then taken by the next, not skipped by the scheduler.
+        shared = self.add_job(
+            CATCH_UP_JOB, self._catch_up, self.intervals.catch_up, instances=2,
+            transient=TRANSIENT,
+        )  # fmt: skip
+        if epochs is not None:
+            self.add_job(EPOCH_JOB, self._close_epochs, self.intervals.epochs, lock=shared,
+                         transient=TRANSIENT)  # fmt: skip
+            if epochs.publisher is not None:
+                self.add_job(PUBLISH_JOB, self._publish, self.intervals.publish,
+                             transient=TRANSIENT)  # fmt: skip
+        self.add_thread("projections-listener", self._listen)
 
     def _catch_up(self) -> None:
         """Catch up until no commit was announced meanwhile (or stopping)."""
         self._catching.set()
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 self._woken.clear()
                 self.positions = self.runner.catch_up()
                 if not self._woken.is_set():
@@ -176,7 +143,7 @@ class ProjectionService:
         if closed:
             log.info("closed epochs %s", [c.epoch for c in closed])
             self._on_closed(closed)
-            self._run_now(PUBLISH_JOB)
+            self.run_now(PUBLISH_JOB)
 
     def _publish(self) -> None:
         assert self.epochs is not None and self.epochs.publisher is not None
@@ -194,42 +161,22 @@ class ProjectionService:
             log.info("published epochs %s", [p.epoch for p in published])
             self._on_published(published)
 
-    def _job(self, body: Callable[[], None], lock: threading.Lock) -> Callable[[], None]:
-        """One run of a job: skipped once stopping, serialized with the jobs that share its
-        lock (catch-up and epochs share the runner's connections), transient failures left to
-        the next run."""
-
-        def run() -> None:
-            with lock:
-                if self._stop.is_set():
-                    return
-                try:
-                    body()
-                except TRANSIENT as exc:
-                    log.warning("%s failed, retrying at its next run: %s", body.__name__, exc)
-                except BaseException as exc:  # kept for the owner, who reports it and exits
-                    if self.failure is None:
-                        self.failure = exc
-                    self._stop.set()
-
-        return run
-
     def _listen(self) -> None:
         """Run the catch-up job at once whenever the indexer commits (the interval still polls).
 
         A lost connection is opened again after a pause: notifications missed meanwhile are
         covered by the interval."""
-        while not self._stop.is_set():
+        while not self.stopping:
             try:
                 with self.runner.db.connect(autocommit=True) as conn:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
-                    while not self._stop.is_set():
+                    while not self.stopping:
                         # Drain everything queued: one catch-up serves every append so far.
                         if any(True for _ in conn.notifies(timeout=0.2)):
                             self._wake()
             except psycopg.OperationalError as exc:
                 log.warning("lost the NOTIFY connection (%s); listening again", exc)
-                self._stop.wait(1.0)
+                self.stop_event.wait(1.0)
 
     def _wake(self) -> None:
         self._woken.set()  # a catch-up in progress goes round once more; else run one now
@@ -237,9 +184,4 @@ class ProjectionService:
             self._run_catch_up_now()
 
     def _run_catch_up_now(self) -> None:
-        self._run_now(CATCH_UP_JOB)
-
-    def _run_now(self, job: str) -> None:
-        if not self._stop.is_set():
-            with contextlib.suppress(JobLookupError):  # absent, or removed by ``stop``
-                self.scheduler.modify_job(job, next_run_time=datetime.now(UTC))
+        self.run_now(CATCH_UP_JOB)

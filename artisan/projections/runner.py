@@ -36,6 +36,7 @@ from artisan.projections import bulk, positions, tracking
 from artisan.projections.abc import Projection
 from artisan.projections.errors import TrackingConflict
 from artisan.projections.registry import ALL
+from artisan.retry import Backoff, call_with_retries
 from artisan.storage.database import Database
 from artisan.storage.writer_lock import acquire_writer_connection, release_writer_connection
 
@@ -191,16 +192,14 @@ class Runner:
         self, conn: psycopg.Connection[Any], projection: Projection, retries: int
     ) -> Step:
         """One step, retried after a transient failure (another transaction got there first)."""
-        failures = 0
-        while True:
-            try:
-                return self._step(conn, projection, None)
-            except TRANSIENT as exc:
-                failures += 1
-                if failures > retries:
-                    raise
-                log.info("projection %s: retrying after %s", projection.name, exc)
-                time.sleep(0.05 * failures)
+        return call_with_retries(
+            lambda: self._step(conn, projection, None),
+            Backoff(base=0.05, cap=1.0, max_failures=retries),
+            time.sleep,
+            f"projection {projection.name}",
+            errors=TRANSIENT,
+            give_up=lambda exc: exc,  # the step's own error, as it was
+        )
 
     def catch_up(self, retries: int = 5) -> dict[str, int]:
         """Step every projection until it is idle; the final positions by name."""
