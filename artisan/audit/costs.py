@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from artisan.domain.events import InferenceExecuted, RatesSet, Settlement, TreasurySet
 from artisan.domain.metering import quote
 from artisan.domain.splits import settle
-from artisan.domain.types import Meter, ModelTerms, Rates
+from artisan.domain.types import Meter, ModelTerms, Rates, SettlementRole
 from artisan.errors import DomainError
-from artisan.projections.events import Event, uint
+from artisan.projections.events import Event, args_as
 from artisan.projections.models import ACCESS_EVENTS, TERM_EVENTS, MemoryModels, ModelRow
 
 
@@ -35,7 +35,7 @@ class Mismatch:
         return f"{self.kind} {self.subject}: expected {self.expected}, found {self.actual}"
 
 
-def rates_of(args: Mapping[str, Any]) -> Rates:
+def rates_of(args: RatesSet) -> Rates:
     r = args["rates"]
     return Rates(
         unit_rate=tuple(int(x) for x in r["unitRate"]),  # type: ignore[arg-type]
@@ -66,14 +66,14 @@ def terms_of(row: ModelRow) -> ModelTerms:
     )
 
 
-def meter_of(args: Mapping[str, Any]) -> Meter:
+def meter_of(args: InferenceExecuted) -> Meter:
     m = args["meter"]
     return Meter(
-        uint(m, "inputUnits"),
-        uint(m, "gpuMicros"),
-        uint(m, "latencyMicros"),
-        uint(m, "storageBytes"),
-        uint(m, "concurrentLoad"),
+        int(m["inputUnits"]),
+        int(m["gpuMicros"]),
+        int(m["latencyMicros"]),
+        int(m["storageBytes"]),
+        int(m["concurrentLoad"]),
     )
 
 
@@ -83,9 +83,9 @@ def audit_costs(events: Iterable[Event]) -> list[Mismatch]:
     credits: dict[str, list[tuple[str, int, int]]] = {}
     for e in ordered:
         if e.name == "Settlement":
-            a = e.args
-            credits.setdefault(a["executionId"], []).append(
-                (a["recipient"], uint(a, "role"), uint(a, "amount"))
+            s = args_as(e, Settlement)
+            credits.setdefault(s["executionId"], []).append(
+                (s["recipient"], int(s["role"]), int(s["amount"]))
             )
     models = MemoryModels()
     rates: dict[int, Rates] = {}
@@ -96,34 +96,36 @@ def audit_costs(events: Iterable[Event]) -> list[Mismatch]:
         if e.name in TERM_EVENTS or e.name in ACCESS_EVENTS:
             models.apply(e)
         elif e.name == "RatesSet":
-            rates[uint(e.args, "version")] = rates_of(e.args)
+            r = args_as(e, RatesSet)
+            rates[int(r["version"])] = rates_of(r)
         elif e.name == "TreasurySet":
-            treasury = e.args["treasury"]
+            treasury = args_as(e, TreasurySet)["treasury"]
         elif e.name == "InferenceExecuted":
-            out.extend(
-                _check(e, models, rates, prior, treasury, credits.get(e.args["executionId"], []))
-            )
+            x = args_as(e, InferenceExecuted)
+            out.extend(_check(e, x, models, rates, prior, treasury,
+                              credits.get(x["executionId"], [])))  # fmt: skip
     return out
 
 
 def _check(
     e: Event,
+    a: InferenceExecuted,
     models: MemoryModels,
     rates: Mapping[int, Rates],
     prior: dict[tuple[int, str], int],
     treasury: str | None,
     actual: list[tuple[str, int, int]],
 ) -> list[Mismatch]:
-    a = e.args
     subject = f"execution {a['executionId']} (block {e.block_number}, log {e.log_index})"
-    model_id, user = uint(a, "modelId"), a["user"]
+    model_id, user = int(a["modelId"]), a["user"]
     count = prior.get((model_id, user), 0)
     prior[(model_id, user)] = count + 1
     try:
-        version = rates[uint(a, "ratesVersion")]
+        version = rates[int(a["ratesVersion"])]
         chain = _ancestry(models, model_id)
-        cost = quote(chain[model_id], count, version, meter_of(a), uint(a, "priority"))
-        named = next((r for r, role, _ in actual if role == 2), None)
+        cost = quote(chain[model_id], count, version, meter_of(a), int(a["priority"]))
+        # The treasury's credit names where the ledger paid it (``SettlementRole.TREASURY``).
+        named = next((r for r, role, _ in actual if role == SettlementRole.TREASURY), None)
         pay_to = treasury or named or a["operator"]
         expected = [
             (c.recipient, int(c.role), c.amount)
@@ -132,7 +134,7 @@ def _check(
     except (KeyError, DomainError) as exc:
         return [Mismatch("cost", subject, "a computable cost", f"error: {exc!r}")]
     out = []
-    if cost != uint(a, "cost"):
+    if cost != int(a["cost"]):
         out.append(Mismatch("cost", subject, str(cost), a["cost"]))
     if expected != actual:
         out.append(Mismatch("settlement", subject, repr(expected), repr(actual)))

@@ -23,8 +23,16 @@ from typing import Any, NamedTuple
 
 import psycopg
 
+from artisan.domain.events import (
+    Deposited,
+    EscrowWithdrawn,
+    InferenceExecuted,
+    Settlement,
+    WithdrawalRequested,
+    Withdrawn,
+)
 from artisan.projections import history
-from artisan.projections.events import Event, uint
+from artisan.projections.events import Event, args_as
 from artisan.projections.tables import Row, TableSpec
 from artisan.projections.versions import Key, Overlay, VersionLog
 
@@ -164,25 +172,33 @@ LEFT JOIN balance_changes p ON p.account = r.account AND p.block = r.request_blo
 
 def fold(event: Event, balances: Overlay) -> None:
     """Apply one event to the current balances (the twin's path, one event at a time)."""
-    a, name = event.args, event.name
+    name = event.name
     escrow = owed = spent = earned = 0
+    pending_amount = unlock_at = 0
     if name == "Settlement":
-        account, owed, earned = a["recipient"], uint(a, "amount"), uint(a, "amount")
+        s = args_as(event, Settlement)
+        account, owed, earned = s["recipient"], int(s["amount"]), int(s["amount"])
     elif name == "Withdrawn":
-        account, owed = a["account"], -uint(a, "amount")
+        w = args_as(event, Withdrawn)
+        account, owed = w["account"], -int(w["amount"])
     elif name == "Deposited":
-        account, escrow = a["user"], uint(a, "amount")
+        d = args_as(event, Deposited)
+        account, escrow = d["user"], int(d["amount"])
     elif name == "InferenceExecuted":
-        account, escrow, spent = a["user"], -uint(a, "cost"), uint(a, "cost")
-    else:  # EscrowWithdrawn, WithdrawalRequested
-        account = a["user"]
-        escrow = -uint(a, "amount") if name == "EscrowWithdrawn" else 0
+        x = args_as(event, InferenceExecuted)
+        account, escrow, spent = x["user"], -int(x["cost"]), int(x["cost"])
+    elif name == "EscrowWithdrawn":
+        e = args_as(event, EscrowWithdrawn)
+        account, escrow = e["user"], -int(e["amount"])
+    else:
+        r = args_as(event, WithdrawalRequested)
+        account, pending_amount, unlock_at = r["user"], int(r["amount"]), int(r["unlockAt"])
     key: Key = (account,)
     stored = balances.get(key)
     c = EMPTY if stored is None else BalanceRow(*stored)
     pending, unlock = c.pending_withdrawal, c.unlock_at
     if name == "WithdrawalRequested":
-        pending, unlock = uint(a, "amount"), uint(a, "unlockAt")
+        pending, unlock = pending_amount, unlock_at
     elif name == "EscrowWithdrawn":
         pending, unlock = 0, 0
     row = BalanceRow(c.escrow + escrow, c.owed + owed, pending, unlock, c.spent + spent,

@@ -14,14 +14,16 @@ from typing import Any, NamedTuple
 
 import psycopg
 
+from artisan.domain.events import Signaled, Unsignaled
+from artisan.domain.types import SignalKind
 from artisan.projections import history
-from artisan.projections.events import Event, load_batch, uint
+from artisan.projections.events import Event, args_as, load_batch
 from artisan.projections.lineage import target_node
 from artisan.projections.tables import Row, TableSpec
 from artisan.projections.versions import Key, Overlay, VersionLog
 
 # LIKE, STAR, FORK, CITE
-KIND_WEIGHTS = (1, 2, 3, 4)
+KIND_WEIGHTS = {SignalKind.LIKE: 1, SignalKind.STAR: 2, SignalKind.FORK: 3, SignalKind.CITE: 4}
 
 
 class SignalRow(NamedTuple):
@@ -44,15 +46,15 @@ SIGNALS = history.Versioned("proj_signals", ("signal_id",), ("bigint",), SignalR
 
 def signal_weight(kind: int, amount: int) -> int:
     """``kindWeight[kind] * isqrt(amount)``: the undecayed score of one signal."""
-    return KIND_WEIGHTS[kind] * isqrt(amount)
+    return KIND_WEIGHTS[SignalKind(kind)] * isqrt(amount)
 
 
 def fold(event: Event, signals: Overlay) -> None:
     """Apply one ``Signaled`` or ``Unsignaled`` event to the current signal states."""
-    a = event.args
-    key: Key = (uint(a, "signalId"),)
     if event.name == "Signaled":
-        target_kind, kind, amount = uint(a, "targetKind"), uint(a, "kind"), uint(a, "amount")
+        a = args_as(event, Signaled)
+        key: Key = (int(a["signalId"]),)
+        target_kind, kind, amount = int(a["targetKind"]), int(a["kind"]), int(a["amount"])
         row = SignalRow(
             a["curator"],
             target_kind,
@@ -67,6 +69,7 @@ def fold(event: Event, signals: Overlay) -> None:
         )
         signals.put(key, event.block_number, tuple(row))
         return
+    key = (int(args_as(event, Unsignaled)["signalId"]),)
     current = signals.get(key)
     if current is not None:
         signals.put(key, event.block_number, tuple(SignalRow(*current)._replace(active=False)))
@@ -84,7 +87,7 @@ class CurationProjection:
         batch = load_batch(conn, chain_id, self.events, after, upto)
         if not batch:
             return
-        keys = {(uint(e.args, "signalId"),) for e in batch if e.name == "Unsignaled"}
+        keys = {(int(args_as(e, Unsignaled)["signalId"]),) for e in batch if e.name == "Unsignaled"}
         signals = Overlay(history.load_open(conn, SIGNALS, keys).get)
         for event in batch:
             fold(event, signals)

@@ -12,8 +12,9 @@ from typing import Any
 
 import psycopg
 
+from artisan.domain.events import Claimed, EpochPublished
 from artisan.projections import history
-from artisan.projections.events import Event, uint
+from artisan.projections.events import Event, args_as
 from artisan.projections.tables import Row, TableSpec
 
 _RANGE = "e.chain_id = %(chain)s AND e.position > %(after)s AND e.position <= %(upto)s"
@@ -74,26 +75,27 @@ class MemoryRewards:
         self.claims: list[Row] = []
 
     def apply(self, event: Event) -> None:
-        a = event.args
         if event.name == "EpochPublished":
+            p = args_as(event, EpochPublished)
             self.published.append(
                 (
-                    uint(a, "epoch"),
-                    uint(a, "fromBlock"),
-                    uint(a, "toBlock"),
-                    uint(a, "total"),
-                    a["root"],
+                    int(p["epoch"]),
+                    int(p["fromBlock"]),
+                    int(p["toBlock"]),
+                    int(p["total"]),
+                    p["root"],
                     event.block_number,
                     event.log_index,
                     event.tx_hash,
                 )
             )
         elif event.name == "Claimed":
+            c = args_as(event, Claimed)
             self.claims.append(
                 (
-                    uint(a, "epoch"),
-                    a["account"],
-                    uint(a, "amount"),
+                    int(c["epoch"]),
+                    c["account"],
+                    int(c["amount"]),
                     event.block_number,
                     event.log_index,
                     event.tx_hash,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 import psycopg
 
 from artisan.storage.chain_records import EventRow, StoredEvent
+
+A = TypeVar("A")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +90,11 @@ def load_batch(
 def uint(args: Mapping[str, Any], key: str) -> int:
     """An integer argument (the store keeps them as decimal strings)."""
     return int(args[key])
+
+
+def args_as(event: Event, kind: type[A]) -> A:
+    """``event``'s arguments as the TypedDict of its event (``artisan.domain.events``), so
+    that mypy checks every field read; an event of another name is a programming error."""
+    if event.name != kind.__name__:
+        raise TypeError(f"a {event.name} event read as {kind.__name__}")
+    return cast(A, event.args)

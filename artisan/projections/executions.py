@@ -17,8 +17,9 @@ from typing import Any
 
 import psycopg
 
+from artisan.domain.events import InferenceExecuted, Rated, Settlement
 from artisan.projections import history
-from artisan.projections.events import Event, uint
+from artisan.projections.events import Event, args_as
 from artisan.projections.tables import Row, TableSpec
 
 _RANGE = "e.chain_id = %(chain)s AND e.position > %(after)s AND e.position <= %(upto)s"
@@ -115,25 +116,27 @@ class MemoryExecutions:
         self.ratings: dict[str, Row] = {}
 
     def apply(self, event: Event) -> None:
-        a = event.args
         if event.name == "InferenceExecuted":
+            a = args_as(event, InferenceExecuted)
             m = a["meter"]
             self.executions[a["executionId"]] = (
-                a["executionId"], uint(a, "modelId"), a["user"], a["operator"], a["inputDigest"],
-                a["outputDigest"], a["paramsHash"], uint(a, "priority"), uint(m, "inputUnits"),
-                uint(m, "gpuMicros"), uint(m, "latencyMicros"), uint(m, "storageBytes"),
-                uint(m, "concurrentLoad"), uint(a, "cost"), uint(a, "ratesVersion"),
+                a["executionId"], int(a["modelId"]), a["user"], a["operator"], a["inputDigest"],
+                a["outputDigest"], a["paramsHash"], int(a["priority"]), int(m["inputUnits"]),
+                int(m["gpuMicros"]), int(m["latencyMicros"]), int(m["storageBytes"]),
+                int(m["concurrentLoad"]), int(a["cost"]), int(a["ratesVersion"]),
                 event.block_number, event.block_hash, event.block_timestamp, event.tx_hash,
                 event.log_index,
             )  # fmt: skip
         elif event.name == "Settlement":
-            credit = (a["recipient"], uint(a, "role"), uint(a, "amount"))
-            self.credits.setdefault(a["executionId"], []).append(credit)
+            s = args_as(event, Settlement)
+            credit = (s["recipient"], int(s["role"]), int(s["amount"]))
+            self.credits.setdefault(s["executionId"], []).append(credit)
         elif event.name == "Rated":
-            execution = self.executions.get(a["executionId"])
-            if execution is not None and a["executionId"] not in self.ratings:
-                self.ratings[a["executionId"]] = (
-                    a["executionId"], execution[1], a["user"], uint(a, "rating"),
+            r = args_as(event, Rated)
+            execution = self.executions.get(r["executionId"])
+            if execution is not None and r["executionId"] not in self.ratings:
+                self.ratings[r["executionId"]] = (
+                    r["executionId"], execution[1], r["user"], int(r["rating"]),
                     event.block_number, event.log_index, event.tx_hash,
                 )  # fmt: skip
 

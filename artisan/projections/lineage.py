@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from artisan.projections.events import Event, uint
+from artisan.domain.events import InferenceExecuted, ModelRegistered, Signaled
+from artisan.domain.types import SignalKind, TargetKind
+from artisan.projections.events import Event, args_as
 from artisan.projections.tables import Row, TableSpec
 
 COLUMNS = ("block_number", "log_index", "relation", "src_kind", "src", "dst_kind", "dst", "tx_hash")
@@ -41,7 +43,7 @@ class LineageView:
 
 def target_node(target_kind: int, target: str) -> tuple[str, str]:
     """The lineage node of a curation target: a model by decimal id, or an asset digest."""
-    if target_kind == 0:
+    if TargetKind(target_kind) is TargetKind.MODEL:
         return "model", str(int(target, 16))
     return "asset", target
 
@@ -57,22 +59,26 @@ class MemoryLineage:
         self.edges.append((e.block_number, e.log_index, relation, *src, *dst, e.tx_hash))
 
     def apply(self, event: Event) -> None:
-        a = event.args
         if event.name == "InferenceExecuted":
-            execution = ("execution", a["executionId"])
-            self._edge(event, "input", ("asset", a["inputDigest"]), execution)
-            self._edge(event, "output", execution, ("asset", a["outputDigest"]))
-            self._edge(event, "model", ("model", str(uint(a, "modelId"))), execution)
-            producer = self._producer.get(a["inputDigest"])
+            x = args_as(event, InferenceExecuted)
+            execution = ("execution", x["executionId"])
+            self._edge(event, "input", ("asset", x["inputDigest"]), execution)
+            self._edge(event, "output", execution, ("asset", x["outputDigest"]))
+            self._edge(event, "model", ("model", str(int(x["modelId"]))), execution)
+            producer = self._producer.get(x["inputDigest"])
             if producer is not None:
                 self._edge(event, "feeds", ("execution", producer), execution)
-            self._producer.setdefault(a["outputDigest"], a["executionId"])
-        elif event.name == "ModelRegistered" and uint(a, "parentId") != 0:
-            parent = ("model", str(uint(a, "parentId")))
-            self._edge(event, "remix", parent, ("model", str(uint(a, "modelId"))))
-        elif event.name == "Signaled" and uint(a, "kind") == 3:
-            target = target_node(uint(a, "targetKind"), a["target"])
-            self._edge(event, "cite", ("account", a["curator"]), target)
+            self._producer.setdefault(x["outputDigest"], x["executionId"])
+        elif event.name == "ModelRegistered":
+            m = args_as(event, ModelRegistered)
+            if int(m["parentId"]) != 0:
+                parent = ("model", str(int(m["parentId"])))
+                self._edge(event, "remix", parent, ("model", str(int(m["modelId"]))))
+        elif event.name == "Signaled":
+            s = args_as(event, Signaled)
+            if SignalKind(int(s["kind"])) is SignalKind.CITE:
+                target = target_node(int(s["targetKind"]), s["target"])
+                self._edge(event, "cite", ("account", s["curator"]), target)
 
     def rows(self, table: str) -> Iterable[Row]:
         return self.edges

@@ -14,8 +14,19 @@ from typing import Any, NamedTuple
 
 import psycopg
 
+from artisan.domain.events import (
+    AccessGranted,
+    AccessRevoked,
+    AccessSet,
+    DaoSet,
+    KindSet,
+    LicenseSet,
+    ModelRegistered,
+    ModelTransferred,
+    PricingSet,
+)
 from artisan.projections import history
-from artisan.projections.events import Event, load_batch, uint
+from artisan.projections.events import Event, args_as, load_batch
 from artisan.projections.tables import Row, TableSpec
 from artisan.projections.versions import Key, Overlay, Values, VersionLog
 
@@ -68,14 +79,16 @@ _COL = {name: i for i, name in enumerate(ModelRow._fields)}
 
 def fold(event: Event, models: Overlay, access: Overlay) -> None:
     """Apply one registry event to the current states in ``models`` and ``access``."""
-    a, block, name = event.args, event.block_number, event.name
-    key: Key = (uint(a, "modelId"),)
+    block, name = event.block_number, event.name
+    key: Key = (int(event.args["modelId"]),)  # every registry event names its model
     if name in ACCESS_EVENTS:
-        access.put((key[0], a["account"]), block, (name == "AccessGranted",))
+        grant = args_as(event, AccessGranted if name == "AccessGranted" else AccessRevoked)
+        access.put((key[0], grant["account"]), block, (name == "AccessGranted",))
         return
     if name == "ModelRegistered":
+        r = args_as(event, ModelRegistered)
         registered: Values = (
-            a["cid"], a["owner"], uint(a, "parentId"), uint(a, "depth"), uint(a, "sizeClass"),
+            r["cid"], r["owner"], int(r["parentId"]), int(r["depth"]), int(r["sizeClass"]),
             0, 0, 0, 0, [], [], False, 0, ZERO, 0, block, event.log_index, event.tx_hash,
         )  # fmt: skip
         models.put(key, block, registered)
@@ -85,22 +98,25 @@ def fold(event: Event, models: Overlay, access: Overlay) -> None:
         return  # the registry emits nothing for a model it does not hold; ignore a stray log
     row = list(current)
     if name == "PricingSet":
-        row[_COL["pricing_kind"]] = uint(a, "pricingKind")
-        row[_COL["fixed_price"]] = uint(a, "fixedPrice")
-        row[_COL["thresholds"]] = [int(t) for t in a["thresholds"]]
-        row[_COL["prices"]] = [int(p) for p in a["prices"]]
+        p = args_as(event, PricingSet)
+        row[_COL["pricing_kind"]] = int(p["pricingKind"])
+        row[_COL["fixed_price"]] = int(p["fixedPrice"])
+        row[_COL["thresholds"]] = [int(t) for t in p["thresholds"]]
+        row[_COL["prices"]] = [int(v) for v in p["prices"]]
     elif name == "AccessSet":
-        row[_COL["access"]] = uint(a, "access")
+        row[_COL["access"]] = int(args_as(event, AccessSet)["access"])
     elif name == "LicenseSet":
-        row[_COL["remix_allowed"]] = bool(a["remixAllowed"])
-        row[_COL["remix_share_bps"]] = uint(a, "remixShareBps")
+        lic = args_as(event, LicenseSet)
+        row[_COL["remix_allowed"]] = bool(lic["remixAllowed"])
+        row[_COL["remix_share_bps"]] = int(lic["remixShareBps"])
     elif name == "DaoSet":
-        row[_COL["dao_treasury"]] = a["daoTreasury"]
-        row[_COL["dao_share_bps"]] = uint(a, "daoShareBps")
+        dao = args_as(event, DaoSet)
+        row[_COL["dao_treasury"]] = dao["daoTreasury"]
+        row[_COL["dao_share_bps"]] = int(dao["daoShareBps"])
     elif name == "KindSet":
-        row[_COL["kind"]] = uint(a, "kind")
+        row[_COL["kind"]] = int(args_as(event, KindSet)["kind"])
     elif name == "ModelTransferred":
-        row[_COL["owner"]] = a["to"]
+        row[_COL["owner"]] = args_as(event, ModelTransferred)["to"]
     models.put(key, block, tuple(row))
 
 
@@ -123,9 +139,9 @@ class ModelsProjection:
         batch = load_batch(conn, chain_id, self.events, after, upto)
         if not batch:
             return
-        model_keys = {(uint(e.args, "modelId"),) for e in batch if e.name in TERM_EVENTS}
+        model_keys = {(int(e.args["modelId"]),) for e in batch if e.name in TERM_EVENTS}
         access_keys = {
-            (uint(e.args, "modelId"), e.args["account"]) for e in batch if e.name in ACCESS_EVENTS
+            (int(e.args["modelId"]), e.args["account"]) for e in batch if e.name in ACCESS_EVENTS
         }
         models = Overlay(history.load_open(conn, MODELS, model_keys).get)
         access = Overlay(history.load_open(conn, ACCESS, access_keys).get)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from eth_hash.auto import keccak
 
+from artisan.domain.events import SIGNATURES
 from artisan.domain.types import RejectReason
 
 _ITEM_TYPE = (
@@ -20,16 +21,10 @@ _ITEM_TYPE = (
     "(uint64,uint64,uint64,uint64,uint32),bytes32)"
 )
 RECORD_BATCH_SELECTOR = keccak(f"recordBatch({_ITEM_TYPE}[])".encode())[:4]
-INFERENCE_EXECUTED_TOPIC = (
-    "0x"
-    + keccak(
-        b"InferenceExecuted(bytes32,uint256,address,address,bytes32,bytes32,bytes32,uint8,"
-        b"(uint64,uint64,uint64,uint64,uint32),uint256,uint32)"
-    ).hex()
-)
-EXECUTION_REJECTED_TOPIC = (
-    "0x" + keccak(b"ExecutionRejected(bytes32,address,uint256,address,uint8)").hex()
-)
+# The signatures come from the ABIs (``artisan.domain.events``, checked against them by a
+# test); the word offsets below are checked against eth_abi by the codec's tests.
+INFERENCE_EXECUTED_TOPIC = "0x" + keccak(SIGNATURES["InferenceExecuted"].encode()).hex()
+EXECUTION_REJECTED_TOPIC = "0x" + keccak(SIGNATURES["ExecutionRejected"].encode()).hex()
 
 # The head of one item: 8 request words, the signature's offset, 5 meter words, the output.
 _ITEM_HEAD_WORDS = 15
