@@ -58,7 +58,7 @@ check: venv
 	.venv/bin/lint-imports
 
 demo: install contracts
-	$(PY) -m artisan.cli demo
+	ARTISAN_DEV=1 $(PY) -m artisan.cli demo
 
 gas-report: node
 	$(FORGE) test -q --match-contract GasReport --gas-report

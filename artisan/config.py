@@ -1,16 +1,25 @@
 """The one typed Settings object, built once at start-up and passed down.
 
 Every key reads from the environment with the prefix ``ARTISAN_``; a bad value fails at start
-with the key's name. Nothing else in Artisan reads ``os.environ``.
+with the key's name, and so does a misspelled ``ARTISAN_`` variable. Nothing else in Artisan
+reads ``os.environ``.
+
+Keys: each of ``ARTISAN_DEPLOYER_KEY``, ``ARTISAN_OPERATOR_KEY`` and
+``ARTISAN_REWARD_PUBLISHER_KEY`` can come from a file instead (``..._KEY_FILE``, as secret
+stores mount them). They are ``SecretStr``: a repr, a log line or an error message shows
+``**********``, never the key. Development mode (``ARTISAN_DEV=1``: `make demo`, the tests,
+a local `artisan node`) fills in anvil's public development keys where none is given; outside
+it those keys are refused at start, since anyone can spend from them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from artisan.errors import ConfigError
@@ -21,6 +30,30 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ANVIL_DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 # anvil's second default account: the dev chain's operator (executor) key.
 ANVIL_OPERATOR_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+# The well-known keys of anvil's default accounts 0..9 (the mnemonic "test test ... junk"):
+# public, so never to hold anything of value.
+ANVIL_KEYS = frozenset({
+    ANVIL_DEPLOYER_KEY,
+    ANVIL_OPERATOR_KEY,
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+})  # fmt: skip
+KeyRole = Literal["deployer", "operator", "reward_publisher"]
+_DEV_DEFAULTS = {"deployer": ANVIL_DEPLOYER_KEY, "operator": ANVIL_OPERATOR_KEY}
+
+
+def _problem(err: Any) -> str:
+    """One validation error as a line naming its variable (never its value: it may be a key)."""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"]:  # a model-level check: its message names the variable itself
+        return message
+    return f"ARTISAN_{'.'.join(str(p) for p in err['loc']).upper()}: {message}"
 
 
 class Settings(BaseSettings):
@@ -32,8 +65,11 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="empty: an embedded Postgres in data_dir")
     rpc_url: str = Field(default="", description="empty: a local anvil from node_modules")
     chain_id: int = Field(default=31337, gt=0)
-    deployer_key: str = ANVIL_DEPLOYER_KEY
-    operator_key: str = ANVIL_OPERATOR_KEY
+    dev: bool = Field(default=False, description="development mode: anvil's public keys allowed")
+    deployer_key: SecretStr | None = None
+    deployer_key_file: Path | None = None
+    operator_key: SecretStr | None = None
+    operator_key_file: Path | None = None
     deployment_file: Path = Field(default=REPO_ROOT / ".data" / "deployment.json")
     artifacts_dir: Path = REPO_ROOT / "build" / "contracts"
     anvil_bin: Path = (
@@ -52,22 +88,62 @@ class Settings(BaseSettings):
     reward_pools: dict[int, int] = Field(
         default_factory=dict, description='per-epoch pools, JSON: {"3": 5000000000000000000}'
     )
-    reward_publisher_key: str | None = Field(
+    reward_publisher_key: SecretStr | None = Field(
         default=None, description="publishes epoch roots; empty: the deployer key"
     )
+    reward_publisher_key_file: Path | None = None
     reward_mint: bool = Field(
         default=False, description="dev chains: the publisher mints each epoch's total"
     )
 
-    @field_validator("deployer_key", "operator_key", "reward_publisher_key")
+    @model_validator(mode="before")
     @classmethod
-    def _is_private_key(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        raw = value.removeprefix("0x")
-        if len(raw) != 64 or any(c not in "0123456789abcdefABCDEF" for c in raw):
-            raise ValueError("must be a 32-byte hex private key")
-        return "0x" + raw.lower()
+    def _keys(cls, data: Any) -> Any:
+        """Keys from their files; anvil's development keys only in development mode."""
+        if not isinstance(data, dict):
+            return data
+        values = dict(data)
+        dev = str(values.get("dev", "")).strip().lower() in ("1", "true", "yes", "on")
+        for role in ("deployer", "operator", "reward_publisher"):
+            field, env = f"{role}_key", f"ARTISAN_{role.upper()}_KEY"
+            path = values.get(f"{field}_file")
+            if path not in (None, ""):
+                if values.get(field) not in (None, ""):
+                    raise ValueError(f"set {env} or {env}_FILE, not both")
+                try:
+                    values[field] = Path(str(path)).read_text().strip()
+                except OSError as exc:
+                    raise ValueError(f"{env}_FILE: cannot read {path}: {exc.strerror}") from None
+            raw = values.get(field)
+            if isinstance(raw, SecretStr):
+                raw = raw.get_secret_value()
+            if raw in (None, ""):
+                values[field] = _DEV_DEFAULTS.get(role) if dev else None
+                continue
+            key = _normal_key(str(raw))
+            if key is None:
+                raise ValueError(f"{env}: must be a 32-byte hex private key")
+            if key in ANVIL_KEYS and not dev:
+                raise ValueError(
+                    f"{env}: this is one of anvil's public development keys; anyone can spend"
+                    " from it. Use a key of your own, or ARTISAN_DEV=1 on a development chain"
+                )
+            values[field] = key
+        return values
+
+    def key(self, role: KeyRole) -> str:
+        """The private key of ``role`` (the publisher's defaults to the deployer's); a missing
+        one is a ``ConfigError`` naming the variables that set it."""
+        secret = getattr(self, f"{role}_key")
+        if secret is None and role == "reward_publisher":
+            return self.key("deployer")
+        if secret is None:
+            env = f"ARTISAN_{role.upper()}_KEY"
+            raise ConfigError(
+                f"{env} is not set (nor {env}_FILE); ARTISAN_DEV=1 uses anvil's development"
+                " keys on a development chain"
+            )
+        return str(secret.get_secret_value())
 
     @field_validator("database_url")
     @classmethod
@@ -98,13 +174,17 @@ class Settings(BaseSettings):
         return value
 
 
+def _normal_key(raw: str) -> str | None:
+    hex_part = raw.removeprefix("0x")
+    if len(hex_part) != 64 or any(c not in "0123456789abcdefABCDEF" for c in hex_part):
+        return None
+    return "0x" + hex_part.lower()
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build the Settings from the environment (and explicit overrides), naming a bad key."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"ARTISAN_{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        problems = "; ".join(_problem(err) for err in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,8 +1,9 @@
 """The running environment: the database and the chain, configured or embedded.
 
 With no database URL, an embedded Postgres under the data directory; with no RPC URL, a local
-anvil from node_modules (its state lives as long as the environment). The protocol is
-deployed on first use and its addresses recorded in the deployment file.
+anvil from node_modules (its state lives as long as the environment). No service deploys the
+protocol on its own: ``protocol`` attaches to the recorded deployment, and only `artisan
+deploy` (or the demo, on its own throwaway chain, through ``deploy``) deploys one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from web3 import Web3
 
@@ -18,6 +20,7 @@ from artisan.chain.contracts import Deployment
 from artisan.chain.protocol import Protocol, attach, deploy
 from artisan.chain.signer import Signer, connect
 from artisan.config import Settings
+from artisan.errors import ConfigError
 from artisan.storage.database import Database, open_database
 
 
@@ -34,24 +37,38 @@ class Environment:
         return self.anvil is not None
 
     def deployer(self) -> Signer:
-        return Signer.from_key(self.w3, self.settings.deployer_key)
+        return Signer.from_key(self.w3, self.settings.key("deployer"))
 
     def operator(self) -> Signer:
-        return Signer.from_key(self.w3, self.settings.operator_key)
+        return Signer.from_key(self.w3, self.settings.key("operator"))
 
     def protocol(self) -> Protocol:
-        """The deployed protocol: the recorded deployment if it is on this chain, else a new one."""
+        """The protocol recorded in the deployment file, checked to be on this chain."""
         path = self.settings.deployment_file
-        if path.exists() and not self.embedded_chain:
-            deployment = Deployment.load(path)
-            if deployment.chain_id == self.w3.eth.chain_id and self.w3.eth.get_code(
-                Web3.to_checksum_address(deployment.ledger)
-            ):
-                return attach(self.w3, deployment, self.settings.artifacts_dir)
+        if self.embedded_chain or not path.exists():
+            where = "a fresh local chain" if self.embedded_chain else f"the node at {self.rpc_url}"
+            raise ConfigError(
+                f"no protocol is deployed on {where} (deployment file {path}): set"
+                " ARTISAN_RPC_URL to a node and run `artisan deploy` there first"
+            )
+        deployment = Deployment.load(path)
+        chain_id = self.w3.eth.chain_id
+        if deployment.chain_id != chain_id or not self.w3.eth.get_code(
+            Web3.to_checksum_address(deployment.ledger)
+        ):
+            raise ConfigError(
+                f"the deployment file {path} names no ledger on chain {chain_id} at"
+                f" {self.rpc_url}: run `artisan deploy` there first"
+            )
+        return attach(self.w3, deployment, self.settings.artifacts_dir)
+
+    def deploy(self, record: Path | None = None) -> Protocol:
+        """Deploy the protocol and record it in ``record`` (default: the deployment file):
+        `artisan deploy`, and the demo (which keeps its own record)."""
         protocol = deploy(
             self.deployer(), self.settings.artifacts_dir, operators=(self.operator().address,)
         )
-        protocol.deployment.save(path)
+        protocol.deployment.save(record or self.settings.deployment_file)
         return protocol
 
 

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--in-flight", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    settings = load_settings()
+    settings = load_settings(dev=True)
     cfg = EmitterConfig(max_items=args.batch, max_wait=0.0, max_in_flight=args.in_flight)
     server = open_database(settings)
     db, db_name = scratch_database(server)
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         ) as node:
             w3 = connect(node.rpc_url)
             rpc = JsonRpc(node.rpc_url)
-            deployer = Signer.from_key(w3, settings.deployer_key)
+            deployer = Signer.from_key(w3, settings.key("deployer"))
             protocol = deploy(deployer, settings.artifacts_dir, operators=(operator_address(),))
             model_id = register_model(
                 deployer, protocol, ModelSpec(secrets.token_bytes(32), fixed_price=10**15)

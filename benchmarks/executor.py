@@ -290,7 +290,7 @@ def overhead(
 
 def _store_dir() -> str | None:
     """Where the benchmark's asset store lives: the data directory's disk (fsync is real)."""
-    root = load_settings().data_dir
+    root = load_settings(dev=True).data_dir
     root.mkdir(parents=True, exist_ok=True)
     return str(root)
 
@@ -363,14 +363,14 @@ def main() -> None:
     args = parser.parse_args()
     sys.setswitchinterval(0.0005)  # as a serving process does (see scheduler.py)
     config = SessionConfig(prefer_cuda=args.cuda)
-    settings = load_settings()
+    settings = load_settings(dev=True)
     figures: dict[str, Any] = {}
     with (
         start_anvil(settings.anvil_bin, chain_id=settings.chain_id) as node,
         bench_database(settings) as db,
     ):
         w3 = connect(node.rpc_url)
-        deployer = Signer.from_key(w3, settings.deployer_key)
+        deployer = Signer.from_key(w3, settings.key("deployer"))
         operator = Signer.from_key(w3, ANVIL_OPERATOR_KEY)
         protocol = deploy(deployer, settings.artifacts_dir, operators=(operator.address,))
         users = []

@@ -63,10 +63,10 @@ class Bench:
 
 
 def main() -> None:
-    settings = load_settings()
+    settings = load_settings(dev=True)
     with start_anvil(settings.anvil_bin) as node:
         w3 = connect(node.rpc_url)
-        deployer = Signer.from_key(w3, settings.deployer_key)
+        deployer = Signer.from_key(w3, settings.key("deployer"))
         operator = Signer.from_key(w3, ANVIL_OPERATOR_KEY)
         protocol = deploy(deployer, settings.artifacts_dir, operators=(operator.address,))
         b = Bench(w3, protocol, deployer, operator)

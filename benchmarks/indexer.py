@@ -130,7 +130,7 @@ class Generator:
 
         self.rpc = Rpc(node.rpc_url)
         w3 = connect(node.rpc_url)
-        deployer = Signer.from_key(w3, settings.deployer_key)
+        deployer = Signer.from_key(w3, settings.key("deployer"))
         self.operator = str(coincurve_address(bytes.fromhex(ANVIL_OPERATOR_KEY[2:])))
         protocol = deploy(deployer, settings.artifacts_dir, operators=(self.operator,))
         self.deployment: Deployment = protocol.deployment
@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=250, help="items per recordBatch (block)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    settings = load_settings()
+    settings = load_settings(dev=True)
     server = open_database(settings)
     try:
         with start_anvil(settings.anvil_bin, chain_id=settings.chain_id) as node:

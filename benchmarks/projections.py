@@ -141,7 +141,7 @@ def main() -> None:
         "--only", default="", help="comma-separated projection names (default: all of them)"
     )
     args = parser.parse_args()
-    url = args.url or load_settings().database_url or None
+    url = args.url or load_settings(dev=True).database_url or None
     with scratch_database(url) as db:
         total, counts, kept, load_s = load(db, args.events, args.check)
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import socket
 import tempfile
@@ -19,6 +20,10 @@ from artisan.config import Settings, load_settings
 from artisan.storage.database import Database, start_embedded
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+
+# The tests run on development chains with anvil's public keys: development mode, for this
+# process and every command a test starts (ARTISAN_DEV=0 in a test's env says otherwise).
+os.environ.setdefault("ARTISAN_DEV", "1")
 
 # `make test` is reproducible: the same examples on every run, so a red CI is a red laptop.
 # `make fuzz` explores: random examples, many more of them (--hypothesis-profile=fuzz).

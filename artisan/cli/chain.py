@@ -19,8 +19,8 @@ def deploy() -> None:
         raise typer.Exit(2)
     try:
         w3 = connect(settings.rpc_url)
-        deployer = Signer.from_key(w3, settings.deployer_key)
-        operator = Signer.from_key(w3, settings.operator_key)
+        deployer = Signer.from_key(w3, settings.key("deployer"))
+        operator = Signer.from_key(w3, settings.key("operator"))
         protocol = deploy_protocol(deployer, settings.artifacts_dir, operators=(operator.address,))
         protocol.deployment.save(settings.deployment_file)
     except ArtisanError as exc:

@@ -65,7 +65,7 @@ def emit_command(
         )  # fmt: skip
         db = open_database(settings)
         try:
-            with Emitter(db, settings.rpc_url, settings.operator_key, chain_id=settings.chain_id,
+            with Emitter(db, settings.rpc_url, settings.key("operator"), chain_id=settings.chain_id,
                          ledger=ledger, config=config, hook=crash) as emitter:  # fmt: skip
                 if until_idle:
                     wait_idle(emitter, timeout)

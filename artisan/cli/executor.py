@@ -58,7 +58,7 @@ def serve(
                     Emitter(
                         env.db,
                         env.rpc_url,
-                        settings.operator_key,
+                        settings.key("operator"),
                         chain_id=protocol.deployment.chain_id,
                         ledger=protocol.deployment.ledger,
                         config=EmitterConfig(start_block=protocol.deployment.start_block),

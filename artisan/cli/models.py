@@ -111,7 +111,7 @@ def register(
         )  # fmt: skip
         w3 = connect(settings.rpc_url)
         protocol = attach(w3, Deployment.load(settings.deployment_file), settings.artifacts_dir)
-        owner = Signer.from_key(w3, owner_key or settings.deployer_key)
+        owner = Signer.from_key(w3, owner_key or settings.key("deployer"))
         model_id = register_model(owner, protocol, spec)
     except ArtisanError as exc:
         console.print(f"[red]{exc}[/red]")

@@ -149,7 +149,7 @@ def _epoch_schedule(settings: Settings, runner: Runner, publish: bool) -> EpochS
         publisher = ChainPublisher(
             runner.db,
             settings.rpc_url,
-            settings.reward_publisher_key or settings.deployer_key,
+            settings.key("reward_publisher"),
             Contracts.of(deployment),
             PublisherConfig(confirmations=settings.finality_depth, mint=settings.reward_mint),
         )  # fmt: skip

@@ -82,7 +82,7 @@ def stage_emission(state: DemoState) -> None:
     with Emitter(
         state.env.db,
         state.env.rpc_url,
-        state.env.settings.operator_key,
+        state.env.settings.key("operator"),
         chain_id=d.chain_id,
         ledger=d.ledger,
         config=config,
@@ -176,7 +176,7 @@ def stage_epoch_rewards(state: DemoState) -> None:
     with (
         Runner(state.env.db, d.chain_id) as runner,
         ChainPublisher(
-            state.env.db, state.env.rpc_url, state.env.settings.deployer_key, Contracts.of(d),
+            state.env.db, state.env.rpc_url, state.env.settings.key("deployer"), Contracts.of(d),
             PublisherConfig(confirmations=FINALITY, mint=True),
         ) as publisher,
     ):  # fmt: skip

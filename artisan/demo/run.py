@@ -284,7 +284,8 @@ def run_demo(settings: Settings, console: Console | None = None) -> DemoState:
         where = "embedded Postgres" if not settings.database_url else "configured Postgres"
         chain = "local anvil" if env.embedded_chain else env.rpc_url
         console.print(f"[bold]Artisan demo[/bold]: {where}, chain {chain}")
-        protocol = env.protocol()
+        # Its own record: a demo never replaces the deployment the services use.
+        protocol = env.deploy(settings.data_dir / "demo-deployment.json")
         console.print(f"  deployed: {protocol.deployment.addresses()}")
         state = DemoState(env, protocol, console, env.deployer(), env.operator())
         for stage in STAGES:

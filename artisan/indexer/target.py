@@ -93,9 +93,9 @@ def open_target(settings: Settings, demo_chain: bool, stack: contextlib.ExitStac
     chain_id = DEMO_CHAIN_IDS + secrets.randbelow(1_000_000)
     node = stack.enter_context(start_anvil(settings.anvil_bin, chain_id=chain_id))
     w3 = connect(node.rpc_url)
-    operator = Signer.from_key(w3, settings.operator_key)
+    operator = Signer.from_key(w3, settings.key("operator"))
     protocol = deploy(
-        Signer.from_key(w3, settings.deployer_key),
+        Signer.from_key(w3, settings.key("deployer")),
         settings.artifacts_dir,
         operators=(operator.address,),
     )

@@ -33,7 +33,7 @@ def w3(anvil: Anvil) -> Web3:
 
 @pytest.fixture(scope="session")
 def deployer(w3: Web3, settings: Settings) -> Signer:
-    return Signer.from_key(w3, settings.deployer_key)
+    return Signer.from_key(w3, settings.key("deployer"))
 
 
 @pytest.fixture(scope="session")

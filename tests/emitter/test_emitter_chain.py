@@ -70,7 +70,7 @@ def chain(settings: Settings) -> Iterator[Chain]:
     rpc = JsonRpc(node.rpc_url)
     try:
         w3 = connect(node.rpc_url)
-        deployer = Signer.from_key(w3, settings.deployer_key)
+        deployer = Signer.from_key(w3, settings.key("deployer"))
         protocol = deploy(deployer, settings.artifacts_dir, operators=(OPERATOR,))
         model_id = register_model(
             deployer, protocol, ModelSpec(cid_digest=secrets.token_bytes(32), fixed_price=10**15)

@@ -33,7 +33,7 @@ class Deployed:
     def __init__(self, settings: Settings, tmp_path: Path) -> None:
         self.node: Anvil = start_anvil(settings.anvil_bin, chain_id=settings.chain_id)
         w3 = connect(self.node.rpc_url)
-        self.deployer = Signer.from_key(w3, settings.deployer_key)
+        self.deployer = Signer.from_key(w3, settings.key("deployer"))
         operator = Signer.from_key(w3, ANVIL_OPERATOR_KEY)
         self.protocol: Protocol = deploy(
             self.deployer, settings.artifacts_dir, operators=(operator.address,)

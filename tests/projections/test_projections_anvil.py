@@ -84,7 +84,7 @@ def test_full_cycle_from_executions_to_a_claim(
     index(store, anvil, protocol)
     closed = close_final_epochs(store, d.chain_id, config, finality_depth=FINALITY)
     assert [c.epoch for c in closed] == [1] and closed[0].root is not None
-    with publisher(store, anvil, protocol, settings.deployer_key) as pub:
+    with publisher(store, anvil, protocol, settings.key("deployer")) as pub:
         final = publish_until_final(pub, w3)
         assert [p.epoch for p in final] == [1]
         assert pub.published(1) == (closed[0].root, closed[0].total)

@@ -218,7 +218,7 @@ def test_a_reorg_that_removes_the_publication_gets_it_sent_again(
     epoch = close(store, world)
     since = world.w3.eth.block_number
     activity(world)
-    with publisher(store, world.anvil, world.protocol, world.settings.deployer_key) as pub:
+    with publisher(store, world.anvil, world.protocol, world.settings.key("deployer")) as pub:
         on_chain(pub, epoch)
         depth = world.w3.eth.block_number - since  # the activity and all three steps
         world.reorg(depth, new_branch(world))
@@ -239,7 +239,7 @@ def test_a_reorg_whose_branch_spends_the_publishers_nonces(store: Database, worl
     epoch = close(store, world)
     user = new_user(world.w3, world.protocol, world.deployer, escrow=0)
     since = world.w3.eth.block_number
-    with publisher(store, world.anvil, world.protocol, world.settings.deployer_key) as pub:
+    with publisher(store, world.anvil, world.protocol, world.settings.key("deployer")) as pub:
         on_chain(pub, epoch)
         with store.connect() as conn:
             mint_nonce = attempts_of(conn, 1)[0][1]
@@ -264,7 +264,7 @@ def test_a_reorg_that_removes_only_one_step(store: Database, world: World, step:
     out. The publisher notices the receipt gone, sends the same bytes again, and carries on."""
     epoch = close(store, world)
     since = world.w3.eth.block_number
-    with publisher(store, world.anvil, world.protocol, world.settings.deployer_key) as pub:
+    with publisher(store, world.anvil, world.protocol, world.settings.key("deployer")) as pub:
         world.automine(False)
         try:
             pub.step()  # mint sent
@@ -299,7 +299,7 @@ def test_a_dropped_transaction_is_sent_again_and_a_stuck_one_replaced(
     publication."""
     epoch = close(store, world)
     since = world.w3.eth.block_number
-    key = world.settings.deployer_key
+    key = world.settings.key("deployer")
     with publisher(store, world.anvil, world.protocol, key, replace_after=0.0) as pub:
         world.automine(False)
         try:
@@ -436,7 +436,7 @@ def test_an_allowance_spent_behind_the_publishers_back_is_approved_again(
     epoch = close(store, world)
     since = world.w3.eth.block_number
     p = world.protocol
-    with publisher(store, world.anvil, p, world.settings.deployer_key) as pub:
+    with publisher(store, world.anvil, p, world.settings.key("deployer")) as pub:
         world.automine(False)
         try:
             pub.step()  # mint sent
@@ -464,7 +464,7 @@ def test_one_publisher_per_distributor_whatever_its_key(store: Database, world: 
     are in flight (two keys would each mint)."""
     close(store, world)
     p = world.protocol
-    with publisher(store, world.anvil, p, world.settings.deployer_key) as first:
+    with publisher(store, world.anvil, p, world.settings.key("deployer")) as first:
         with pytest.raises(PublicationError, match="is running"):
             publisher(store, world.anvil, p, ANVIL_OPERATOR_KEY)
         world.automine(False)

@@ -131,7 +131,7 @@ def test_epoch_job_closes_and_publishes_once_final_riding_out_a_node_outage(
     genesis = w3.eth.block_number + 1
     executions(w3, protocol, deployer, operator, 4)
     config = RewardConfig(genesis_block=genesis, epoch_length=EPOCH_LENGTH, default_pool=50 * WAD)
-    flaky = FlakyPublisher(publisher(store, anvil, protocol, settings.deployer_key), down=2)
+    flaky = FlakyPublisher(publisher(store, anvil, protocol, settings.key("deployer")), down=2)
     schedule = EpochSchedule(config, FINALITY, flaky)
     fast = ProjectionIntervals(catch_up=0.1, epochs=0.1, publish=0.1)
     published: list[Published] = []
@@ -216,7 +216,7 @@ def test_a_root_conflict_is_reported_and_retried_while_the_projections_go_on(
     deployer.send(protocol.distributor.functions.publishEpoch(1, first, last, 5, b"\xab" * 32))
     w3.provider.make_request("anvil_mine", [hex(last + FINALITY + 1 - w3.eth.block_number)])  # type: ignore[arg-type]
     index(store, anvil, protocol, project=False)
-    pub = publisher(store, anvil, protocol, settings.deployer_key)
+    pub = publisher(store, anvil, protocol, settings.key("deployer"))
     schedule = EpochSchedule(config, FINALITY, pub)
     fast = ProjectionIntervals(catch_up=0.1, epochs=0.1, publish=0.1)
     sent = w3.eth.get_transaction_count(deployer.account.address)
