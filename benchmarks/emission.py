@@ -36,7 +36,7 @@ from artisan.domain.types import InferenceRequest, Meter
 from artisan.emitter.config import EmitterConfig
 from artisan.emitter.emitter import Emitter, wait_idle
 from artisan.executor import outbox
-from artisan.executor.outbox import Execution
+from artisan.executor.outbox import OutboxEntry
 from artisan.storage.database import Database, open_database
 
 METER = Meter(input_units=3_072, gpu_micros=180, latency_micros=4_000, storage_bytes=16_384,
@@ -58,7 +58,7 @@ def fund(w3: Web3, protocol: Protocol, deployer: Signer, users: list[str]) -> No
 
 def presign(
     rpc: JsonRpc, protocol: Protocol, users: list[str], model_id: int, n: int
-) -> list[Execution]:
+) -> list[OutboxEntry]:
     d, operator = protocol.deployment, operator_address()
     requests = [
         InferenceRequest(
@@ -80,7 +80,7 @@ def presign(
     for i in range(0, n, 1000):
         signatures += rpc.batch(calls[i : i + 1000])
     return [
-        Execution.create(
+        OutboxEntry.create(
             r, bytes.fromhex(sig[2:]), METER, secrets.token_bytes(32), f"bench-{i}",
             chain_id=d.chain_id, ledger=d.ledger, operator=operator,
         )
@@ -92,7 +92,7 @@ def operator_address() -> str:
     return str(Web3().eth.account.from_key(ANVIL_OPERATOR_KEY).address)
 
 
-def direct(rpc: JsonRpc, ledger: str, executions: list[Execution], cfg: EmitterConfig) -> float:
+def direct(rpc: JsonRpc, ledger: str, executions: list[OutboxEntry], cfg: EmitterConfig) -> float:
     """The baseline: the same batches signed and sent with no outbox; seconds to confirm all."""
     account = Web3().eth.account.from_key(ANVIL_OPERATOR_KEY)
     chain_id = int(rpc.call("eth_chainId"), 16)
@@ -152,7 +152,7 @@ def emission(
     rpc_url: str,
     chain_id: int,
     ledger: str,
-    executions: list[Execution],
+    executions: list[OutboxEntry],
     cfg: EmitterConfig,
 ) -> tuple[float, float]:
     """The outbox run on an empty outbox: (seconds to enqueue, seconds to confirm all)."""

@@ -52,7 +52,8 @@ def canonical(param: dict[str, Any]) -> str:
 
 def struct_name(param: dict[str, Any]) -> str:
     internal = str(param.get("internalType", ""))  # "struct Metering.Meter[]"
-    return internal.removeprefix("struct ").split("[")[0].split(".")[-1]
+    # MeterStruct: the domain's own Meter (artisan.domain.types) keeps the plain name.
+    return internal.removeprefix("struct ").split("[")[0].split(".")[-1] + "Struct"
 
 
 def py_type(param: dict[str, Any], structs: dict[str, list[dict[str, Any]]]) -> str:
@@ -110,7 +111,8 @@ def render() -> str:
         classes.append("\n".join(lines))
     struct_classes = []
     for name, components in sorted(structs.items()):
-        lines = [f"class {name}(TypedDict):", f'    """The ``{name}`` struct."""', ""]
+        solidity = name.removesuffix("Struct")
+        lines = [f"class {name}(TypedDict):", f'    """The ``{solidity}`` struct."""', ""]
         for component in components:
             lines.append(f"    {component['name']}: {py_type(component, structs)}")
         struct_classes.append("\n".join(lines))

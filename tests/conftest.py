@@ -38,7 +38,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# What a test needs, marked from the fixtures it uses (`pytest -m "not anvil"`, say).
+_NEEDS = {
+    "postgres": {"pg_server", "database", "fresh_db", "module_store"},
+    "anvil": {"anvil", "w3", "protocol", "deployer", "operator", "chain"},
+}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in _NEEDS.items():
+            if used & fixtures:
+                item.add_marker(marker)
     # `make test-order` runs the suite backwards (and shuffled, by pytest-random-order): a test
     # that passes only after another has run, or fails only after one, shows up there.
     if config.getoption("--reverse"):

@@ -87,12 +87,6 @@ class Signer:
             tx_hash = self._broadcast(tx, label=fn.fn_name)
         return self.wait(tx_hash, label=fn.fn_name) if wait else tx_hash
 
-    def send_raw(self, tx: dict[str, Any], *, label: str, wait: bool = True) -> Any:
-        """Sign and send ``tx`` as it is (its nonce included)."""
-        with self._lock:
-            tx_hash = self._broadcast(tx, label=label)
-        return self.wait(tx_hash, label=label) if wait else tx_hash
-
     def _broadcast(self, tx: dict[str, Any], *, label: str) -> Any:
         signed = self.account.sign_transaction(tx)
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 
-class Meter(TypedDict):
+class MeterStruct(TypedDict):
     """The ``Meter`` struct."""
 
     inputUnits: str
@@ -24,7 +24,7 @@ class Meter(TypedDict):
     concurrentLoad: str
 
 
-class Rates(TypedDict):
+class RatesStruct(TypedDict):
     """The ``Rates`` struct."""
 
     unitRate: list[str]
@@ -133,7 +133,7 @@ class InferenceExecuted(TypedDict):
     outputDigest: str
     paramsHash: str
     priority: str
-    meter: Meter
+    meter: MeterStruct
     cost: str
     ratesVersion: str
 
@@ -191,7 +191,7 @@ class RatesSet(TypedDict):
     """``RatesSet(uint32,(uint64[4],uint64,uint64,uint64,uint16[4],uint32,uint32,uint32,uint16,uint16))``"""
 
     version: str
-    rates: Rates
+    rates: RatesStruct
 
 
 class RoleAdminChanged(TypedDict):

@@ -62,7 +62,7 @@ class BatchPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class Execution:
+class CompletedRun:
     """A completed request: its outputs, its measured meter and the batch it ran in."""
 
     model_cid: str
@@ -83,10 +83,10 @@ class _Pending(NamedTuple):
     input_bytes: int
     concurrent_load: int
     admitted_ns: int
-    future: Future[Execution]
+    future: Future[CompletedRun]
 
 
-def _fail(future: Future[Execution], error: BaseException) -> None:
+def _fail(future: Future[CompletedRun], error: BaseException) -> None:
     with contextlib.suppress(InvalidStateError):  # the caller cancelled it meanwhile
         future.set_exception(error)
 
@@ -133,8 +133,8 @@ class ModelBatcher:
 
     def admit(
         self, tensors: Tensors, rows: int, key: object, priority: int, units: int, nbytes: int
-    ) -> Future[Execution]:
-        future: Future[Execution] = Future()
+    ) -> Future[CompletedRun]:
+        future: Future[CompletedRun] = Future()
         with self._cond:
             if self._closed:
                 raise SchedulerClosed(f"the scheduler of model {self.session.cid} is closed")
@@ -259,7 +259,7 @@ class ModelBatcher:
                     batch, ran.outputs, metered, strict=True
                 ):
                     pending.future.set_result(
-                        Execution(cid, pending.priority, provider, outputs, meter, share)
+                        CompletedRun(cid, pending.priority, provider, outputs, meter, share)
                     )
             except Exception as exc:  # a failing size hook fails its batch, not this thread
                 log.exception("completing batch %d of model %s failed", batch_id, cid)

@@ -25,7 +25,7 @@ from artisan.domain.metering import meter_cost, model_price
 from artisan.domain.types import InferenceRequest, Meter
 from artisan.executor.admission import Admission, Admitted
 from artisan.executor.assets import cid_of
-from artisan.executor.batcher import Execution
+from artisan.executor.batcher import CompletedRun
 from artisan.executor.errors import ExecutorError, RunFailed
 from artisan.executor.estimate import clamp
 from artisan.executor.measure import BatchShare
@@ -157,7 +157,7 @@ class ExecutorService:
         admitted: Admitted,
         input_cid: str,
         input_size: int,
-        ran: Future[Execution],
+        ran: Future[CompletedRun],
         receipt: Future[Receipt],
     ) -> None:
         execution_id = admitted.execution_id
@@ -174,7 +174,7 @@ class ExecutorService:
         recorded.add_done_callback(lambda done: self._recorded(completed, done, receipt))
 
     def _complete(
-        self, admitted: Admitted, input_cid: str, input_size: int, execution: Execution
+        self, admitted: Admitted, input_cid: str, input_size: int, execution: CompletedRun
     ) -> Completed:
         store = self.admission.store
         output = encode_tensors(execution.outputs)

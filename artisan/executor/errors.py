@@ -61,7 +61,7 @@ class SchedulingError(ExecutorError):
     """The scheduler refused or abandoned a request."""
 
 
-class BadPriority(SchedulingError):
+class UnknownTier(SchedulingError):
     """A priority outside the tiers 0..3."""
 
 

@@ -35,7 +35,7 @@ class BatchShare:
     batch_micros: int  # the whole batch's measured run time
 
 
-class Admitted(Protocol):
+class MeteredRequest(Protocol):
     """What metering needs to know of an admitted request."""
 
     @property
@@ -95,7 +95,7 @@ def _micros(ns: int) -> int:
 def meter_batch(
     batch_id: int,
     batch_micros: int,
-    requests: Sequence[Admitted],
+    requests: Sequence[MeteredRequest],
     output_bytes: Sequence[int],
     completed_ns: int,
 ) -> list[tuple[Meter, BatchShare]]:

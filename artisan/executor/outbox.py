@@ -32,7 +32,7 @@ class OutboxStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class Execution:
+class OutboxEntry:
     """A finished inference, as the ledger will be asked to record it."""
 
     execution_id: bytes
@@ -59,7 +59,7 @@ class Execution:
         ledger: str,
         operator: str,
         metering: Mapping[str, Any] | None = None,
-    ) -> Execution:
+    ) -> OutboxEntry:
         """An execution whose id is computed from the request, as the ledger will compute it."""
         return cls(
             execution_id=eip712_execution_id(request, chain_id, ledger),
@@ -111,13 +111,13 @@ _INSERT = (
 )
 
 
-def enqueue(conn: psycopg.Connection[Any], execution: Execution) -> bool:
+def enqueue(conn: psycopg.Connection[Any], execution: OutboxEntry) -> bool:
     """Write one execution in the caller's transaction; False if it was already there."""
     cur = conn.execute(_INSERT, execution.row())
     return cur.rowcount == 1
 
 
-def enqueue_many(conn: psycopg.Connection[Any], executions: Sequence[Execution]) -> int:
+def enqueue_many(conn: psycopg.Connection[Any], executions: Sequence[OutboxEntry]) -> int:
     """Write many executions in the caller's transaction (COPY); return how many were new."""
     if not executions:
         return 0

@@ -45,7 +45,7 @@ def _meter(m: Any) -> list[int]:
 def outbox_execution(ex: Completed, *, chain_id: int, ledger: str, operator: str) -> Any:
     """The outbox's row for a completed execution (its id is the one admission computed)."""
     b = ex.batch
-    return outbox.Execution(
+    return outbox.OutboxEntry(
         execution_id=ex.execution_id,
         chain_id=chain_id,
         ledger=ledger,

@@ -16,8 +16,8 @@ import itertools
 import threading
 from concurrent.futures import Future
 
-from artisan.executor.batcher import TIERS, BatchPolicy, Execution, ModelBatcher, OutputBytes
-from artisan.executor.errors import BadPriority, SchedulerClosed
+from artisan.executor.batcher import TIERS, BatchPolicy, CompletedRun, ModelBatcher, OutputBytes
+from artisan.executor.errors import SchedulerClosed, UnknownTier
 from artisan.executor.measure import tensor_bytes
 from artisan.executor.sessions import SessionCache, Tensors
 
@@ -49,11 +49,11 @@ class Scheduler:
         priority: int = 0,
         *,
         input_bytes: int | None = None,
-    ) -> Future[Execution]:
+    ) -> Future[CompletedRun]:
         """Validate and queue one request; ``input_bytes`` is the size of its input asset
         (default: the tensors' raw bytes). Bad input raises here, before anything runs."""
         if type(priority) is not int or not 0 <= priority < TIERS:
-            raise BadPriority(f"priority must be a tier 0..{TIERS - 1}, got {priority!r}")
+            raise UnknownTier(f"priority must be a tier 0..{TIERS - 1}, got {priority!r}")
         batcher = self._batchers.get(model_cid) or self._batcher(model_cid)
         session = batcher.session
         rows = session.validate(tensors)

@@ -262,11 +262,6 @@ class SessionCache:
                 self._sessions.popitem(last=False)
             return session
 
-    def evict(self, cid: str) -> None:
-        """Forget a model's session (a worker that holds it keeps it until it lets go)."""
-        with self._lock:
-            self._sessions.pop(cid, None)
-
     def __contains__(self, cid: object) -> bool:
         with self._lock:
             return cid in self._sessions

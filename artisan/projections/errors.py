@@ -18,10 +18,6 @@ class TrackingConflict(ProjectionError):
     position is replayed or out of order. The whole batch is rolled back."""
 
 
-class NotCaughtUp(ProjectionError):
-    """A reader asked for a block the projections (or the indexer) have not reached yet."""
-
-
 class EpochError(ProjectionError):
     """An epoch cannot be closed or published as asked."""
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 import orjson
 import psycopg
 
-from artisan.storage.chain_records import EventRow, StoredEvent
+from artisan.storage.chain_records import EventRow
 
 A = TypeVar("A")
 
@@ -30,22 +30,6 @@ class Event:
     log_index: int
     name: str
     args: Mapping[str, Any]
-
-
-def from_stored(event: StoredEvent) -> Event | None:
-    """The projection envelope of a stored event; None for a log no ABI decoded."""
-    if event.event_name is None or event.args is None:
-        return None
-    return Event(
-        event.position,
-        event.block_number,
-        event.block_hash,
-        event.block_timestamp,
-        event.tx_hash,
-        event.log_index,
-        event.event_name,
-        event.args,
-    )
 
 
 def from_rows(rows: Iterable[EventRow]) -> list[Event]:

@@ -52,14 +52,3 @@ def upstream(conn: psycopg.Connection[Any], node: str, limit: int = 1_000) -> li
     """Every edge that leads into ``node``, transitively, newest first (at most ``limit``)."""
     rows = conn.execute(_UPSTREAM, {"node": node, "limit": limit}).fetchall()
     return [Edge(*row) for row in rows]
-
-
-def neighbours(conn: psycopg.Connection[Any], node: str) -> list[Edge]:
-    """The edges into and out of ``node``, in chain order."""
-    rows = conn.execute(
-        "SELECT relation, src_kind, src, dst_kind, dst, block_number, log_index, tx_hash"
-        " FROM lineage_edges WHERE src = %(node)s OR dst = %(node)s"
-        " ORDER BY block_number, log_index, relation",
-        {"node": node},
-    ).fetchall()
-    return [Edge(*row) for row in rows]

@@ -32,7 +32,7 @@ from artisan.emitter.config import EmitterConfig
 from artisan.emitter.emitter import Emitter, wait_idle
 from artisan.emitter.errors import BatchReverted, EmitterBusy
 from artisan.executor import outbox
-from artisan.executor.outbox import Execution, OutboxStatus
+from artisan.executor.outbox import OutboxEntry, OutboxStatus
 from artisan.storage.database import Database
 
 METER = Meter(
@@ -92,7 +92,7 @@ def new_user(chain: Chain, escrow: int = 100 * WAD) -> User:
     return User(signer.address, key)
 
 
-def executions(chain: Chain, user: User, nonces: range) -> list[Execution]:
+def executions(chain: Chain, user: User, nonces: range) -> list[OutboxEntry]:
     d = chain.protocol.deployment
     out = []
     for nonce in nonces:
@@ -107,7 +107,7 @@ def executions(chain: Chain, user: User, nonces: range) -> list[Execution]:
             deadline=2**40,
         )
         out.append(
-            Execution.create(
+            OutboxEntry.create(
                 req,
                 sign_request(req, user.key, d.chain_id, d.ledger),
                 METER,
@@ -122,7 +122,7 @@ def executions(chain: Chain, user: User, nonces: range) -> list[Execution]:
     return out
 
 
-def enqueue(db: Database, items: list[Execution]) -> None:
+def enqueue(db: Database, items: list[OutboxEntry]) -> None:
     with db.connect() as conn, conn.transaction():
         for ex in items:
             assert outbox.enqueue(conn, ex)
@@ -170,7 +170,7 @@ def executed_logs(chain: Chain, ids: list[bytes]) -> dict[bytes, list[Any]]:
 
 
 def assert_charged_once(
-    chain: Chain, db: Database, items: list[Execution], user: User, before: int
+    chain: Chain, db: Database, items: list[OutboxEntry], user: User, before: int
 ) -> None:
     ids = [ex.execution_id for ex in items]
     logs = executed_logs(chain, ids)

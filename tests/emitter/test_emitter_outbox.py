@@ -25,7 +25,7 @@ from artisan.emitter.config import EmitterConfig
 from artisan.emitter.errors import InvalidEmitterConfig
 from artisan.emitter.sender import Sender
 from artisan.executor import outbox
-from artisan.executor.outbox import Execution, OutboxStatus
+from artisan.executor.outbox import OutboxEntry, OutboxStatus
 from artisan.storage.database import Database
 
 LEDGER = "0x" + "ab" * 20
@@ -50,8 +50,8 @@ def _meter() -> Meter:
     return Meter(u64[0], u64[1], u64[2], u64[3], concurrent_load=secrets.randbelow(2**32))
 
 
-def _execution(nonce: int) -> Execution:
-    return Execution.create(
+def _execution(nonce: int) -> OutboxEntry:
+    return OutboxEntry.create(
         _request(nonce), secrets.token_bytes(65), _meter(), secrets.token_bytes(32),
         f"bafk-{nonce}", chain_id=31337, ledger=LEDGER, operator=OPERATOR,
         metering={"batch_id": "x", "batch_size": 3, "share_ppm": 333_333},
@@ -63,8 +63,8 @@ def test_calldata_matches_the_contract_abi(settings: Settings) -> None:
     ledger = Web3().eth.contract(abi=load_artifact(settings.artifacts_dir, "ExecutionLedger").abi)
     executions = [_execution(n) for n in range(5)]
     # Signatures of other lengths (EIP-1271 wallets) pad differently.
-    executions[1] = Execution(**{**vars(executions[1]), "signature": b""})
-    executions[2] = Execution(**{**vars(executions[2]), "signature": secrets.token_bytes(97)})
+    executions[1] = OutboxEntry(**{**vars(executions[1]), "signature": b""})
+    executions[2] = OutboxEntry(**{**vars(executions[2]), "signature": secrets.token_bytes(97)})
     tuples = [item_tuple(e.request, e.signature, e.meter, e.output_digest) for e in executions]
     expected = bytes.fromhex(ledger.encode_abi("recordBatch", args=[tuples])[2:])
     assert record_batch_calldata([encode_item(e.item_fields()) for e in executions]) == expected

@@ -121,6 +121,7 @@ def test_fixed_batch_axis_is_not_batchable(store: AssetStore, sessions: SessionC
         session.run_batch([one, one])
 
 
+@pytest.mark.gpu
 def test_cuda_session_uses_iobinding_and_matches_cpu(store: AssetStore, mlp_cid: str) -> None:
     """Where CUDA loads, the session runs on it (IOBinding) and agrees with the CPU provider."""
     gpu = SessionCache(store).get(mlp_cid)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from artisan.executor.assets import AssetStore
-from artisan.executor.batcher import BatchPolicy, Execution
+from artisan.executor.batcher import BatchPolicy, CompletedRun
 from artisan.executor.errors import (
-    BadPriority,
     QueueTimeout,
     RunFailed,
     SchedulerClosed,
+    UnknownTier,
     WrongShape,
 )
 from artisan.executor.scheduler import Scheduler
@@ -119,7 +119,7 @@ def test_fixed_batch_model_runs_requests_alone(store: AssetStore) -> None:
 def test_refusals_and_close(sessions: SessionCache, mlp_cid: str) -> None:
     """Bad priority and bad shape raise at submit; close fails what is queued, refuses more."""
     scheduler = Scheduler(sessions, start=False)
-    with pytest.raises(BadPriority):
+    with pytest.raises(UnknownTier):
         scheduler.submit(mlp_cid, _row(0), priority=4)
     with pytest.raises(WrongShape):
         scheduler.submit(mlp_cid, {"x": np.ones((1, 9), np.float32)})
@@ -134,7 +134,7 @@ def test_refusals_and_close(sessions: SessionCache, mlp_cid: str) -> None:
 def test_cancelled_request_is_not_run(sessions: SessionCache, mlp_cid: str) -> None:
     """A request cancelled while queued is dropped from its batch and never metered."""
     with Scheduler(sessions, BatchPolicy(max_batch_size=4), start=False) as scheduler:
-        futures: list[Future[Execution]] = [scheduler.submit(mlp_cid, _row(i)) for i in range(3)]
+        futures: list[Future[CompletedRun]] = [scheduler.submit(mlp_cid, _row(i)) for i in range(3)]
         assert futures[1].cancel()
         scheduler.start()
         kept = [futures[0].result(timeout=10), futures[2].result(timeout=10)]
@@ -149,7 +149,7 @@ def test_concurrent_submitters_all_complete_consistently(
     policy = BatchPolicy(max_batch_size=16, max_queue_delay_s=0.001)
     with Scheduler(sessions, policy) as scheduler:
 
-        def submit_some(seed: int) -> list[Future[Execution]]:
+        def submit_some(seed: int) -> list[Future[CompletedRun]]:
             rng = np.random.default_rng(seed)
             return [
                 scheduler.submit(
@@ -164,7 +164,7 @@ def test_concurrent_submitters_all_complete_consistently(
             futures = [f for batch in pool.map(submit_some, range(4)) for f in batch]
         results = [f.result(timeout=20) for f in futures]
         assert scheduler.queue_depth(mlp_cid) == 0
-    batches: dict[int, list[Execution]] = {}
+    batches: dict[int, list[CompletedRun]] = {}
     for r in results:
         batches.setdefault(r.batch.batch_id, []).append(r)
     for members in batches.values():

@@ -43,12 +43,6 @@ class RewardConfig:
         first = self.genesis_block + (epoch - 1) * self.epoch_length
         return first, first + self.epoch_length - 1
 
-    def epoch_of(self, block: int) -> int:
-        """The epoch holding ``block`` (0 before genesis)."""
-        if block < self.genesis_block:
-            return 0
-        return (block - self.genesis_block) // self.epoch_length + 1
-
 
 _FEES = """
 SELECT model_id, sum(cost) FROM proj_executions
