@@ -8,6 +8,7 @@ any later one add their jobs to it; the owner starts it, and shuts it down last.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -133,6 +134,7 @@ class ScheduledService:
         lock: threading.Lock | None,
         transient: tuple[type[BaseException], ...],
     ) -> Callable[[], None]:
+        @functools.wraps(body)  # the scheduler's log lines name the job's own function
         def run() -> None:
             with lock if lock is not None else contextlib.nullcontext():
                 if self._stop.is_set():

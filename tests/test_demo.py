@@ -28,7 +28,9 @@ def test_demo_runs_every_stage(database: Database, tmp_path: Path) -> None:
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(own))
             )
     assert len(state.executions) == 4
-    assert (tmp_path / "deployment.json").exists()
+    # The demo keeps its own record of what it deployed: the services' file is left alone.
+    assert (tmp_path / "demo-deployment.json").exists()
+    assert not (tmp_path / "deployment.json").exists()
     # Its own database beside the configured one, so concurrent runs on one server never meet.
     assert own.endswith("_demo") and own != demo_database_name(load_settings())
     assert psycopg.conninfo.conninfo_to_dict(state.env.db.url)["dbname"] == own
