@@ -79,7 +79,11 @@ def serve(
                     f" {service.provider}"
                 )
                 try:
-                    uvicorn.run(app, host=host, port=port, log_level="info")
+                    # Bounded: at most 512 connections at once (more get 503), idle keep-alive
+                    # connections closed after 5 s, request heads at most 64 KiB.
+                    uvicorn.run(app, host=host, port=port, log_level="info",
+                                limit_concurrency=512, timeout_keep_alive=5,
+                                h11_max_incomplete_event_size=64 * 1024)  # fmt: skip
                 finally:
                     stop.set()
                     if worker is not None and emitter is not None:

@@ -94,24 +94,24 @@ def register(
     from artisan.chain.protocol import attach
     from artisan.chain.signer import Signer, connect
     from artisan.cli.common import console, settings_or_exit
-    from artisan.executor.assets import AssetStore
-    from artisan.executor.sessions import SessionCache, SessionConfig
+    from artisan.executor.assets import AssetStore, address
+    from artisan.executor.sessions import check_model
 
     settings = settings_or_exit()
     if not settings.rpc_url:
         console.print("[red]ARTISAN_RPC_URL is not set: `artisan node` starts a local chain[/red]")
         raise typer.Exit(2)
     try:
-        store = AssetStore(settings.data_dir / "assets")
-        asset = store.put(file.read_bytes())
-        SessionCache(store, SessionConfig(prefer_cuda=False)).get(asset.cid)  # loads, or raises
+        data = file.read_bytes()
+        check_model(data)  # before anything is stored or registered: it loads, or it is refused
         spec = model_spec(
-            asset.digest, pricing=pricing, access=access, remix_of=remix_of,
+            address(data).digest, pricing=pricing, access=access, remix_of=remix_of,
             size_class=size_class, remix_share=remix_share, dao=dao,
         )  # fmt: skip
         w3 = connect(settings.rpc_url)
         protocol = attach(w3, Deployment.load(settings.deployment_file), settings.artifacts_dir)
         owner = Signer.from_key(w3, owner_key or settings.key("deployer"))
+        asset = AssetStore(settings.data_dir / "assets").put(data)
         model_id = register_model(owner, protocol, spec)
     except ArtisanError as exc:
         console.print(f"[red]{exc}[/red]")

@@ -19,6 +19,7 @@ Checks, cheapest first, each refusal a ``Refused`` subclass naming the problem:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from artisan.domain.metering import meter_cost, model_price
 from artisan.domain.types import PRIORITIES, Access, InferenceRequest, Meter, ModelTerms, Rates
 from artisan.executor.assets import AssetStore, cid_of
 from artisan.executor.catalog import Clock, ModelCatalog
+from artisan.executor.errors import ModelLoadError, RunFailed
 from artisan.executor.estimate import MeterEstimator
 from artisan.executor.refusals import (
     BadPriority,
@@ -36,6 +38,7 @@ from artisan.executor.refusals import (
     Expired,
     InsufficientEscrow,
     ModelNotPinned,
+    ModelUnusable,
     NoAccess,
     NonceUsed,
     UnknownModel,
@@ -44,6 +47,8 @@ from artisan.executor.reservations import Hold, Reservations
 from artisan.executor.scheduler import Scheduler
 from artisan.executor.sessions import ModelSession, SessionCache, Tensors
 from artisan.executor.signatures import RequestVerifier
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,7 @@ class Admission:
         self.policy = policy or AdmissionPolicy()
         self._clock = clock
         self._pinned: set[str] = set()
+        self._failed: dict[str, str] = {}  # model CID -> why it cannot be served
         self._in_flight = 0  # admitted, not yet queued in the scheduler: future queue depth
         self._count_lock = threading.Lock()
 
@@ -124,7 +130,7 @@ class Admission:
         model, model_cid, session = self._model(request.model_id)
         rows = session.validate(tensors)
         execution_id = self.verifier.execution_id(request)
-        self._check_signature(request, execution_id, signature)
+        self.check_signature(request, execution_id, signature)
         user = request.user
         if (
             model.access is Access.ALLOWLIST
@@ -135,7 +141,14 @@ class Admission:
         version, rates = self.catalog.rates()
         with self._count_lock:
             load = self.scheduler.queue_depth(model_cid) + self._in_flight
-        bound = self.estimator.estimate(session, tensors, rows, input_bytes, load)
+        if not self.estimator.has_history(model_cid):
+            # A model's first request runs a probe: only for a user who could pay at least the
+            # least this request can cost, so that an empty key cannot make us run models.
+            self._afford_probe(request, model, rates, tensors, input_bytes)
+        try:
+            bound = self.estimator.estimate(session, tensors, rows, input_bytes, load)
+        except RunFailed as exc:  # the model fails on zeros shaped like this request
+            raise self._unusable(model_cid, f"it fails a probe run: {exc}") from exc
         with self.reservations.user_lock(user):
             quote, prior = self._quote_and_hold(request, execution_id, model, bound, rates)
         with self._count_lock:
@@ -154,6 +167,9 @@ class Admission:
         if model is None:
             raise UnknownModel(f"no model {model_id} is registered")
         model_cid = cid_of(model.cid_digest)
+        failed = self._failed.get(model_cid)
+        if failed is not None:
+            raise ModelUnusable(f"model {model_id} ({model_cid}) cannot be served: {failed}")
         # A file found once stays: its session is loaded, so it is not looked up again.
         if model_cid not in self._pinned:
             if not self.store.has(model_cid):
@@ -162,7 +178,39 @@ class Admission:
                     " executor's store"
                 )
             self._pinned.add(model_cid)
-        return model, model_cid, self.sessions.get(model_cid)
+        try:
+            session = self.sessions.get(model_cid)
+        except ModelLoadError as exc:
+            raise self._unusable(model_cid, str(exc)) from exc
+        return model, model_cid, session
+
+    def _unusable(self, model_cid: str, why: str) -> ModelUnusable:
+        """Remember that a model cannot be served (its file never changes: a CID is its
+        digest), so that it is not loaded or probed again for every request."""
+        self._failed[model_cid] = why
+        log.warning("model %s is unusable: %s", model_cid, why)
+        return ModelUnusable(f"model {model_cid} cannot be served: {why}")
+
+    def _afford_probe(
+        self,
+        request: InferenceRequest,
+        model: RegisteredModel,
+        rates: Rates,
+        tensors: Tensors,
+        input_bytes: int,
+    ) -> None:
+        units = sum(int(a.size) for a in tensors.values())
+        least = meter_cost(rates, model.terms.size_class, 0,
+                           Meter(units, 0, 0, input_bytes, 0), request.priority)  # fmt: skip
+        account = self.catalog.chain.account(request.user, request.nonce, request.model_id)
+        available = (
+            account.escrow - self.reservations.pending(request.user, request.model_id).total_quote
+        )
+        if available <= 0 or least > available:
+            raise InsufficientEscrow(
+                f"escrow available to {request.user} ({max(available, 0)} wei) cannot cover even"
+                f" the least this request can cost ({least} wei)"
+            )
 
     def queued(self) -> None:
         """The admitted request reached the scheduler's queue (or was dropped): it no longer
@@ -170,9 +218,11 @@ class Admission:
         with self._count_lock:
             self._in_flight -= 1
 
-    def _check_signature(
+    def check_signature(
         self, request: InferenceRequest, execution_id: bytes, signature: bytes
     ) -> None:
+        """``BadSignature`` unless the signature recovers to the request's user (or, with
+        ``allow_contract_wallets``, the user is a contract that the ledger will ask)."""
         signer = self.verifier.signer(execution_id, signature)
         if signer == request.user:
             return

@@ -20,6 +20,11 @@ the threadpool; the event loop only awaits.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -37,7 +42,9 @@ from artisan.executor.errors import (
     ExecutorError,
     InvalidCid,
     InvalidInput,
+    ModelLoadError,
     RunFailed,
+    RunOverBudget,
     SchedulingError,
 )
 from artisan.executor.recorder import RecordFailed
@@ -52,7 +59,7 @@ from artisan.executor.refusals import (
     UnknownModel,
 )
 from artisan.executor.sessions import Tensor
-from artisan.executor.tensors import decode_tensors, from_json
+from artisan.executor.tensors import LIMITS, decode_tensors, from_json
 from artisan.executor.wire import (
     REQUEST_HEADER,
     SIGNATURE_HEADER,
@@ -62,7 +69,19 @@ from artisan.executor.wire import (
     status_to_json,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ApiLimits:
+    """What one HTTP request may be: checked while it is read, before anything is parsed."""
+
+    max_body_bytes: int = MAX_BODY_BYTES
+    body_timeout_s: float = 30.0  # the whole body must arrive within this (slow senders)
+    max_header_bytes: int = 16 * 1024  # X-Artisan-Request / X-Artisan-Signature, each
+
 
 # The status of each refusal; any other ``Refused`` (malformed, expired, bad priority, digest
 # mismatch, cost above maxCost) is a 422 or, when the body cannot even be read, a 400.
@@ -100,11 +119,49 @@ def error_response(exc: Exception) -> JsonResponse:
         status, code = 503, "chain_unavailable"
     elif isinstance(exc, RecordFailed | SchedulingError):
         status, code = 503, _snake(type(exc).__name__)
+    elif isinstance(exc, ModelLoadError):
+        status, code = 422, "model_unusable"
+    elif isinstance(exc, RunOverBudget):
+        status, code = 422, "run_over_budget"
     elif isinstance(exc, RunFailed):
         status, code = 500, "run_failed"
+    elif isinstance(exc, MemoryError):
+        status, code = 503, "insufficient_memory"
     else:
         status, code = 500, "internal_error"
     return JsonResponse({"error": {"code": code, "message": str(exc)}}, status_code=status)
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+class BodyError(Exception):
+    """The body could not be read within the limits: an HTTP answer, not a refusal."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def answers_in_json(
+    route: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """Whatever escapes a route becomes the API's JSON error (logged, never a plain-text 500
+    that makes the server drop the connection); memory exhaustion is a 503."""
+
+    @functools.wraps(route)
+    async def guarded(request: Request) -> Response:
+        try:
+            return await route(request)
+        except MemoryError:
+            log.error("out of memory answering %s %s", request.method, request.url.path)
+            return _error(503, "insufficient_memory", "the executor is out of memory; retry")
+        except Exception as exc:
+            log.exception("unexpected failure answering %s %s", request.method, request.url.path)
+            return _error(500, "internal_error", f"unexpected {type(exc).__name__}")
+
+    return guarded
 
 
 def _malformed(message: str) -> JsonResponse:
@@ -114,18 +171,41 @@ def _malformed(message: str) -> JsonResponse:
 class ExecutorApi:
     """The routes, bound to one running executor."""
 
-    def __init__(self, service: ExecutorService, *, max_body_bytes: int = MAX_BODY_BYTES):
+    def __init__(self, service: ExecutorService, *, limits: ApiLimits | None = None):
         self.service = service
-        self.max_body_bytes = max_body_bytes
+        self.limits = limits or ApiLimits()
+
+    async def _body(self, request: Request) -> bytes:
+        """The body, read as it streams in: refused at once if its declared length is over the
+        limit, as soon as what arrived is, and if it has not all arrived in time."""
+        limit = self.limits.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not (declared.isascii() and declared.isdigit()) or len(declared) > 20:
+                raise BodyError(400, "malformed_request", "Content-Length is not a number")
+            if int(declared) > limit:
+                raise BodyError(413, "body_too_large", f"body of {declared} bytes, over {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.limits.body_timeout_s):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise BodyError(413, "body_too_large", f"body over {limit} bytes")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise BodyError(
+                408, "body_timeout",
+                f"the body did not arrive within {self.limits.body_timeout_s} s",
+            ) from None  # fmt: skip
+        return b"".join(chunks)
 
     async def post_execution(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > self.max_body_bytes:
-            return JsonResponse(
-                {"error": {"code": "body_too_large", "message": f"body over {self.max_body_bytes}"
-                           " bytes"}},
-                status_code=413,
-            )  # fmt: skip
+        try:
+            body = await self._body(request)
+        except BodyError as exc:
+            return _error(exc.status, exc.code, str(exc))
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         wait = request.query_params.get("wait", "true").lower() not in ("false", "0", "no")
         try:
@@ -145,7 +225,7 @@ class ExecutorApi:
                     status_code=202,
                 )  # fmt: skip
             receipt = await asyncio.wrap_future(ticket.receipt)
-        except (ExecutorError, ChainError, DomainError) as exc:
+        except (ExecutorError, ChainError, DomainError, MemoryError) as exc:
             return error_response(exc)
         return JsonResponse(receipt_to_json(receipt))
 
@@ -161,9 +241,13 @@ class ExecutorApi:
             raise MalformedRequest(f"body lacks {', '.join(missing)}")
         request = request_from_json(doc["request"])
         signature = hex_bytes(doc["signature"], "signature")
+        # The signature first: a body only a signer could send is worth parsing tensors for.
+        self.service.precheck(request, signature)
         inputs = doc["inputs"]
         if not isinstance(inputs, dict) or not inputs:
             raise MalformedRequest("inputs must be a non-empty object of named tensors")
+        if len(inputs) > LIMITS.max_tensors:
+            raise MalformedRequest(f"{len(inputs)} inputs: at most {LIMITS.max_tensors}")
         tensors: dict[str, Tensor] = {n: from_json(n, v) for n, v in inputs.items()}
         return self.service.submit(request, signature, tensors)
 
@@ -173,11 +257,17 @@ class ExecutorApi:
             raise MalformedRequest(
                 f"an octet-stream body needs the {REQUEST_HEADER} and {SIGNATURE_HEADER} headers"
             )
+        for name, value in ((REQUEST_HEADER, raw_request), (SIGNATURE_HEADER, raw_signature)):
+            if len(value) > self.limits.max_header_bytes:
+                raise MalformedRequest(f"{name} is over {self.limits.max_header_bytes} bytes")
         try:
             request = request_from_json(orjson.loads(raw_request))
         except orjson.JSONDecodeError as exc:
             raise MalformedRequest(f"{REQUEST_HEADER} is not JSON: {exc}") from exc
         signature = hex_bytes(raw_signature, SIGNATURE_HEADER)
+        # Cheapest first: the body's digest and the signature, before any tensor is parsed
+        # and before the model is looked up (anyone can send bytes).
+        self.service.precheck(request, signature, hashlib.sha256(body).digest())
         tensors = decode_tensors(body, self.service.input_name(request.model_id))
         return self.service.submit(request, signature, tensors, input_asset=body)
 
@@ -220,14 +310,21 @@ class ExecutorApi:
         )
 
 
-def create_app(service: ExecutorService, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+def create_app(
+    service: ExecutorService,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    limits: ApiLimits | None = None,
+) -> Starlette:
     """The Starlette app serving one executor (which the caller opens and closes)."""
-    api = ExecutorApi(service, max_body_bytes=max_body_bytes)
+    api = ExecutorApi(service, limits=limits or ApiLimits(max_body_bytes=max_body_bytes))
     return Starlette(
         routes=[
-            Route("/v1/executions", api.post_execution, methods=["POST"]),
-            Route("/v1/executions/{execution_id}", api.get_execution, methods=["GET"]),
-            Route("/v1/assets/{cid}", api.get_asset, methods=["GET"]),
-            Route("/healthz", api.healthz, methods=["GET"]),
+            Route("/v1/executions", answers_in_json(api.post_execution), methods=["POST"]),
+            Route(
+                "/v1/executions/{execution_id}", answers_in_json(api.get_execution), methods=["GET"]
+            ),
+            Route("/v1/assets/{cid}", answers_in_json(api.get_asset), methods=["GET"]),
+            Route("/healthz", answers_in_json(api.healthz), methods=["GET"]),
         ]
     )

@@ -84,6 +84,7 @@ class _Pending(NamedTuple):
     concurrent_load: int
     admitted_ns: int
     future: Future[CompletedRun]
+    budget_micros: int | None  # the run time this request was quoted for; None: unbounded
 
 
 def _fail(future: Future[CompletedRun], error: BaseException) -> None:
@@ -132,7 +133,14 @@ class ModelBatcher:
         return self._depth
 
     def admit(
-        self, tensors: Tensors, rows: int, key: object, priority: int, units: int, nbytes: int
+        self,
+        tensors: Tensors,
+        rows: int,
+        key: object,
+        priority: int,
+        units: int,
+        nbytes: int,
+        budget_micros: int | None = None,
     ) -> Future[CompletedRun]:
         future: Future[CompletedRun] = Future()
         with self._cond:
@@ -141,7 +149,9 @@ class ModelBatcher:
             depth = self._depth
             now = time.perf_counter_ns()
             self._queues[priority].append(
-                _Pending(tensors, rows, key, priority, units, nbytes, depth, now, future)
+                _Pending(
+                    tensors, rows, key, priority, units, nbytes, depth, now, future, budget_micros
+                )
             )
             self._depth = depth + 1
             before = self._rows
@@ -233,8 +243,13 @@ class ModelBatcher:
 
     def _run(self, batch: list[_Pending]) -> None:
         batch_id = next(self._batch_ids)
+        # A batch may take the time all its requests were quoted for, together.
+        budgets = [p.budget_micros for p in batch]
+        budget = None if None in budgets else sum(b for b in budgets if b is not None)
         try:
-            ran = self.session.run_batch([p.tensors for p in batch], [p.rows for p in batch])
+            ran = self.session.run_batch(
+                [p.tensors for p in batch], [p.rows for p in batch], budget
+            )
         except ExecutorError as exc:
             for pending in batch:
                 _fail(pending.future, exc)

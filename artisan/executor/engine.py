@@ -26,7 +26,7 @@ from artisan.domain.types import InferenceRequest, Meter
 from artisan.executor.admission import Admission, Admitted
 from artisan.executor.assets import cid_of
 from artisan.executor.batcher import CompletedRun
-from artisan.executor.errors import ExecutorError, RunFailed
+from artisan.executor.errors import ExecutorError, RunFailed, RunOverBudget
 from artisan.executor.estimate import clamp
 from artisan.executor.measure import BatchShare
 from artisan.executor.recorder import GroupRecorder
@@ -106,12 +106,14 @@ class ExecutorService:
         admission = self.admission
         admitted = admission.admit(request, signature, tensors, len(data))
         execution_id = admitted.execution_id
+        budget = admission.estimator.policy.run_budget(admitted.bound)
         try:
             input_cid = admission.store.put(data).cid
             self.book.put(StatusView(execution_id, Status.QUEUED, quote=admitted.quote))
             queued = admission.scheduler.submit(
-                admitted.model_cid, tensors, request.priority, input_bytes=len(data)
-            )
+                admitted.model_cid, tensors, request.priority, input_bytes=len(data),
+                budget_micros=budget,
+            )  # fmt: skip
         except BaseException:
             self._abandon(execution_id)
             raise
@@ -124,6 +126,20 @@ class ExecutorService:
             )
         )
         return Ticket(execution_id, admitted.quote, receipt)
+
+    def precheck(
+        self, request: InferenceRequest, signature: bytes, input_digest: bytes | None = None
+    ) -> None:
+        """The checks that need no model and no tensor, made before a body is parsed: the
+        signature over the request, and (given the raw input's digest) that the input is what
+        it signs. Anyone can send bytes; only a signer's are worth parsing."""
+        if input_digest is not None and input_digest != request.input_digest:
+            raise InputDigestMismatch(
+                f"the body hashes to 0x{input_digest.hex()} (sha2-256), but the request signs"
+                f" inputDigest 0x{request.input_digest.hex()}"
+            )
+        admission = self.admission
+        admission.check_signature(request, admission.verifier.execution_id(request), signature)
 
     def execute(
         self, request: InferenceRequest, signature: bytes, tensors: Tensors, timeout: float = 60
@@ -178,15 +194,23 @@ class ExecutorService:
     ) -> Completed:
         store = self.admission.store
         output = encode_tensors(execution.outputs)
-        asset = store.put(output)
         # The meter's storage is exactly the two assets' sizes, whatever the scheduler assumed.
-        measured = replace(execution.meter, storage_bytes=input_size + asset.size)
+        measured = replace(execution.meter, storage_bytes=input_size + len(output))
+        data_bytes = sum(int(t.nbytes) for t in execution.outputs.values())
+        # Learned even from a refused run: the next quote for such a request covers it.
+        self.admission.estimator.observe(admitted.model_cid, measured, len(output), data_bytes)
+        allowance = self.admission.estimator.policy.storage_allowance(admitted.bound)
+        if measured.storage_bytes > allowance:
+            raise RunOverBudget(
+                f"the output is {len(output)} bytes; with the {input_size}-byte input that is"
+                f" over the {allowance} bytes this request was quoted for: nothing is stored"
+                " or charged"
+            )
+        asset = store.put(output)
         charged = clamp(measured, admitted.bound)
         terms, request = admitted.terms, admitted.request
         base = model_price(terms, admitted.prior_count)
         cost = meter_cost(admitted.rates, terms.size_class, base, charged, request.priority)
-        data_bytes = sum(int(t.nbytes) for t in execution.outputs.values())
-        self.admission.estimator.observe(admitted.model_cid, measured, asset.size, data_bytes)
         return Completed(
             execution_id=admitted.execution_id,
             request=request,

@@ -57,6 +57,11 @@ class RunFailed(ExecutorError):
     """ONNX Runtime failed while running a batch; every request of the batch gets this."""
 
 
+class RunOverBudget(RunFailed):
+    """A run went past the time its requests were quoted for (``EstimatePolicy``'s budget) and
+    was stopped, or made more output than quoted: refused, nothing stored or charged."""
+
+
 class SchedulingError(ExecutorError):
     """The scheduler refused or abandoned a request."""
 

@@ -47,6 +47,14 @@ class EstimatePolicy:
     min_gpu_micros: int = 1_000
     max_gpu_micros: int = 10_000_000
     max_latency_micros: int = 60_000_000
+    # What a request may really use, from its bound: a run is stopped past
+    # budget_factor x its GPU bound + budget_floor_micros (the floor absorbs a noisy machine's
+    # jitter), and refused if its input and output assets come to more than
+    # budget_factor x its storage bound + budget_floor_bytes. The operator never works more
+    # than a constant factor past what was quoted, and the user never pays past the quote.
+    budget_factor: int = 4
+    budget_floor_micros: int = 250_000
+    budget_floor_bytes: int = 1 << 20
 
     def __post_init__(self) -> None:
         if self.headroom_pct < 100:
@@ -55,6 +63,16 @@ class EstimatePolicy:
             raise InvalidArgument("window must be >= 2 and 0 <= min_gpu_micros <= max_gpu_micros")
         if self.max_latency_micros < 1:
             raise InvalidArgument("max_latency_micros must be positive")
+        if self.budget_factor < 1 or self.budget_floor_micros < 0 or self.budget_floor_bytes < 0:
+            raise InvalidArgument("budget_factor must be >= 1 and the budget floors >= 0")
+
+    def run_budget(self, bound: Meter) -> int:
+        """Microseconds a request's share of a run may take before the run is stopped."""
+        return self.budget_factor * bound.gpu_micros + self.budget_floor_micros
+
+    def storage_allowance(self, bound: Meter) -> int:
+        """Input plus output asset bytes a request may come to before it is refused."""
+        return self.budget_factor * bound.storage_bytes + self.budget_floor_bytes
 
 
 @dataclass(slots=True)
@@ -149,6 +167,10 @@ class MeterEstimator:
             history.output_ppm_per_unit.add(_ceil_div(output_data_bytes * PPM, units))
             history.output_framing.add(framing)
 
+    def has_history(self, cid: str) -> bool:
+        """Whether a bound for this model needs no probe run."""
+        return cid in self._histories
+
     def _history(self, session: ModelSession, tensors: Tensors, rows: int, units: int) -> _History:
         history = self._histories.get(session.cid)
         if history is not None:
@@ -163,8 +185,9 @@ class MeterEstimator:
     def _probe(self, session: ModelSession, tensors: Tensors, rows: int, units: int) -> _History:
         zeros = {n: np.zeros_like(a) for n, a in tensors.items()}
         # A session's first run allocates its buffers; the second is what batches will see.
-        session.execute(zeros)
-        outputs, micros = session.execute(zeros)
+        # Each may take at most the longest any request may be quoted for.
+        session.execute(zeros, self.policy.max_gpu_micros)
+        outputs, micros = session.execute(zeros, self.policy.max_gpu_micros)
         named = dict(zip(session.output_names, outputs, strict=True))
         data_bytes = sum(int(o.nbytes) for o in outputs)
         half = self.policy.window // 2

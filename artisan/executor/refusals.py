@@ -60,6 +60,14 @@ class ModelNotPinned(Refused):
     code = "model_not_pinned"
 
 
+class ModelUnusable(Refused):
+    """The model is registered and pinned, but this executor cannot load or run it (a corrupt
+    file, an unsupported operator, a graph that fails on any input): refused, and remembered,
+    so that it is not loaded again for every request."""
+
+    code = "model_unusable"
+
+
 class BadSignature(Refused):
     """The signature does not recover to the request's user."""
 

@@ -49,9 +49,12 @@ class Scheduler:
         priority: int = 0,
         *,
         input_bytes: int | None = None,
+        budget_micros: int | None = None,
     ) -> Future[CompletedRun]:
         """Validate and queue one request; ``input_bytes`` is the size of its input asset
-        (default: the tensors' raw bytes). Bad input raises here, before anything runs."""
+        (default: the tensors' raw bytes), ``budget_micros`` the run time it was quoted for (its
+        batch is stopped past the sum of its requests' budgets). Bad input raises here, before
+        anything runs."""
         if type(priority) is not int or not 0 <= priority < TIERS:
             raise UnknownTier(f"priority must be a tier 0..{TIERS - 1}, got {priority!r}")
         batcher = self._batchers.get(model_cid) or self._batcher(model_cid)
@@ -69,7 +72,7 @@ class Scheduler:
             nbytes += array.nbytes
         if input_bytes is not None:
             nbytes = input_bytes
-        return batcher.admit(tensors, rows, key, priority, units, nbytes)
+        return batcher.admit(tensors, rows, key, priority, units, nbytes, budget_micros)
 
     def queue_depth(self, model_cid: str) -> int:
         """Requests of a model waiting to be batched now."""

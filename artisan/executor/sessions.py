@@ -9,6 +9,8 @@ once, times the run and splits the outputs back.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -23,11 +25,13 @@ from numpy.typing import NDArray
 
 from artisan.executor.assets import AssetStore
 from artisan.executor.errors import (
+    ExecutorError,
     InvalidArgument,
     InvalidInput,
     MissingInput,
     ModelLoadError,
     RunFailed,
+    RunOverBudget,
     UnknownInput,
     WrongDtype,
     WrongShape,
@@ -59,6 +63,49 @@ class SessionConfig:
     prefer_cuda: bool = True
     device_id: int = 0
     intra_op_threads: int = 0  # 0: ONNX Runtime's default (one per core)
+
+
+# A run whose inputs are this large gives its arena memory back afterwards (a per-run option
+# of ONNX Runtime): small runs keep the arena warm, large ones do not leave it grown for good.
+SHRINK_AFTER_BYTES = 16 * 2**20
+
+
+class Watchdog:
+    """Stops runs that pass their deadline: one thread for every session of the process (a
+    timer thread per run would cost more than a small run itself)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: list[tuple[float, int, ort.RunOptions]] = []
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, options: ort.RunOptions, seconds: float) -> int:
+        """Set ``options.terminate`` in ``seconds`` unless ``release``d first; a ticket."""
+        ticket = next(self._ids)
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="run-watchdog", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._due, (time.monotonic() + seconds, ticket, options))
+            self._cond.notify()
+        return ticket
+
+    def release(self, ticket: int) -> None:
+        with self._cond:
+            self._due = [d for d in self._due if d[1] != ticket]
+            heapq.heapify(self._due)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._due and self._due[0][0] <= now:
+                    heapq.heappop(self._due)[2].terminate = True
+                self._cond.wait(None if not self._due else self._due[0][0] - now)
+
+
+WATCHDOG = Watchdog()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,21 +209,35 @@ class ModelSession:
     def _declared(self) -> str:
         return ", ".join(f"{s.name!r} {s.describe()}" for s in self.inputs)
 
-    def execute(self, feed: Tensors) -> tuple[list[Tensor], int]:
+    def execute(self, feed: Tensors, budget_micros: int | None = None) -> tuple[list[Tensor], int]:
         """Run once on already validated tensors: outputs in ``output_names`` order and the
-        run's wall time in microseconds."""
+        run's wall time in microseconds. With ``budget_micros``, a run still going after that
+        long is stopped (ONNX Runtime's terminate flag) and raises ``RunOverBudget``."""
+        options = ort.RunOptions()
+        big = sum(int(a.nbytes) for a in feed.values()) >= SHRINK_AFTER_BYTES
+        if big:  # give a large run's arena memory back, instead of keeping it for good
+            options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        ticket = None if budget_micros is None else WATCHDOG.watch(options, budget_micros / 1e6)
         try:
             start = time.perf_counter_ns()
             if self._use_iobinding:
-                outputs = self._run_bound(feed)
+                outputs = self._run_bound(feed, options)
             else:
-                outputs = self._session.run(self._output_list, dict(feed))
+                outputs = self._session.run(self._output_list, dict(feed), options)
             elapsed = time.perf_counter_ns() - start
         except Exception as exc:  # ONNX Runtime raises its own unrelated exception types
+            if options.terminate:
+                raise RunOverBudget(
+                    f"model {self.cid}: the run went past its budget of {budget_micros} us"
+                    " (what its requests were quoted for) and was stopped"
+                ) from exc
             raise RunFailed(f"model {self.cid} failed on {self.provider}: {exc}") from exc
+        finally:
+            if ticket is not None:
+                WATCHDOG.release(ticket)
         return outputs, (elapsed + 500) // 1000
 
-    def _run_bound(self, feed: Tensors) -> list[Tensor]:
+    def _run_bound(self, feed: Tensors, options: ort.RunOptions) -> list[Tensor]:
         # IOBinding on CUDA: each input is copied to the device once, outputs are allocated on
         # the device and copied back in one explicit step; the measured time covers both copies,
         # so the metered GPU time includes the transfers a request causes.
@@ -185,7 +246,7 @@ class ModelSession:
             binding.bind_cpu_input(name, np.ascontiguousarray(array))
         for name in self.output_names:
             binding.bind_output(name, "cuda", self._device_id)
-        self._session.run_with_iobinding(binding)
+        self._session.run_with_iobinding(binding, options)
         outputs: list[Tensor] = binding.copy_outputs_to_cpu()
         return outputs
 
@@ -195,17 +256,23 @@ class ModelSession:
         outputs, _ = self.execute(tensors)
         return dict(zip(self.output_names, outputs, strict=True))
 
-    def run_batch(self, requests: Sequence[Tensors], rows: Sequence[int] | None = None) -> BatchRun:
+    def run_batch(
+        self,
+        requests: Sequence[Tensors],
+        rows: Sequence[int] | None = None,
+        budget_micros: int | None = None,
+    ) -> BatchRun:
         """Run several requests as one: concatenate along the batch axis, run once, split.
 
         ``rows`` (from ``validate``) skips re-validation; every request must then have passed it.
+        ``budget_micros`` bounds the run's time (``execute``).
         """
         if not requests:
             raise InvalidInput("an empty batch")
         if rows is None:
             rows = [self.validate(request) for request in requests]
         if len(requests) == 1:
-            outputs, micros = self.execute(requests[0])
+            outputs, micros = self.execute(requests[0], budget_micros)
             return BatchRun((dict(zip(self.output_names, outputs, strict=True)),), micros)
         if not self.batchable:
             raise InvalidInput(f"model {self.cid} has a fixed batch axis; run requests alone")
@@ -213,7 +280,7 @@ class ModelSession:
             spec.name: np.concatenate([request[spec.name] for request in requests])
             for spec in self.inputs
         }
-        outputs, micros = self.execute(feed)
+        outputs, micros = self.execute(feed, budget_micros)
         total = sum(rows)
         for name, output in zip(self.output_names, outputs, strict=True):
             if output.ndim < 1 or output.shape[0] != total:
@@ -230,6 +297,26 @@ class ModelSession:
             )
             offset = end
         return BatchRun(tuple(split), micros)
+
+
+# The largest model file `artisan models register` pins (ONNX's protobuf limit is 2 GiB; larger
+# models keep their weights in external files, which the asset store does not hold).
+MAX_MODEL_BYTES = 2**31 - 1
+
+
+def check_model(data: bytes, *, max_bytes: int = MAX_MODEL_BYTES) -> ModelSession:
+    """Load ``data`` as ONNX Runtime would serve it (on the CPU), or ``ModelLoadError`` saying
+    why not: what `models register` checks before anything is stored or registered."""
+    if len(data) > max_bytes:
+        raise ModelLoadError(f"the model file is {len(data)} bytes, over {max_bytes}")
+    try:
+        raw = ort.InferenceSession(data, ort.SessionOptions(), providers=[CPU])
+    except Exception as exc:  # ONNX Runtime raises its own unrelated exception types
+        raise ModelLoadError(f"ONNX Runtime cannot load this model: {exc}") from exc
+    try:
+        return ModelSession("unregistered", raw, 0)
+    except ExecutorError as exc:  # declares inputs we cannot serve
+        raise ModelLoadError(str(exc)) from exc
 
 
 class SessionCache:

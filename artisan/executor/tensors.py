@@ -17,8 +17,10 @@ same tensors can never carry two digests.
 from __future__ import annotations
 
 import io
+import math
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,36 @@ class NonCanonical(InvalidInput):
     """Bytes that decode to tensors but are not their canonical encoding."""
 
 
+class TooLarge(InvalidInput):
+    """Tensors over a limit (elements, rank, count, name length): refused before allocating."""
+
+
+@dataclass(frozen=True, slots=True)
+class TensorLimits:
+    """What one request's tensors may be, checked from headers and shapes before any tensor is
+    allocated (sizes computed with Python integers: no int64 overflow)."""
+
+    max_elements: int = 64 * 2**20  # per tensor: a 64 MiB uint8 tensor, 256 MiB of float32
+    max_rank: int = 16
+    max_tensors: int = 64
+    max_name_bytes: int = 255
+
+    def check_shape(self, name: str, shape: tuple[int, ...] | list[int]) -> int:
+        """The element count of ``shape``, or ``TooLarge`` naming the limit."""
+        if len(shape) > self.max_rank:
+            raise TooLarge(f"input {name!r}: rank {len(shape)} is over {self.max_rank}")
+        count = math.prod(shape)
+        if count > self.max_elements:
+            raise TooLarge(
+                f"input {name!r}: shape {list(shape)} holds {count} elements, over the limit of"
+                f" {self.max_elements}"
+            )
+        return count
+
+
+LIMITS = TensorLimits()
+
+
 def _canonical_array(array: Tensor) -> Tensor:
     if array.dtype.name not in WIRE_DTYPES:
         raise InvalidInput(f"dtype {array.dtype} cannot be sent; use one of {sorted(WIRE_DTYPES)}")
@@ -71,16 +103,35 @@ def npy_size(array: Tensor) -> int:
     return len(header.getvalue()) + int(array.nbytes)
 
 
-def decode_npy(data: bytes) -> Tensor:
-    """One tensor from canonical ``.npy`` bytes; anything else is ``InvalidInput``."""
+def decode_npy(data: bytes, limits: TensorLimits = LIMITS, name: str = "input") -> Tensor:
+    """One tensor from canonical ``.npy`` bytes; anything else is ``InvalidInput``.
+
+    The header is read and checked first (dtype, shape, and that the data that follows is
+    exactly the bytes the header declares), so a header that declares terabytes costs nothing.
+    """
     if not data.startswith(NPY_MAGIC):
         raise InvalidInput("not .npy data: it does not start with the \\x93NUMPY magic")
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version != (1, 0):
+            raise InvalidInput(f".npy format {version[0]}.{version[1]}: only 1.0 is canonical")
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InvalidInput(f"unreadable .npy header: {exc}") from exc
+    if dtype.name not in WIRE_DTYPES or dtype.hasobject:
+        raise InvalidInput(f".npy dtype {dtype} is not accepted")
+    count = limits.check_shape(name, shape)
+    expected = stream.tell() + count * dtype.itemsize
+    if fortran or expected != len(data):
+        raise NonCanonical(
+            f".npy data is not canonical: its header declares {expected} bytes in C order,"
+            f" the body has {len(data)}"
+        )
     try:
         array: Tensor = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise InvalidInput(f"unreadable .npy data: {exc}") from exc
-    if array.dtype.name not in WIRE_DTYPES:
-        raise InvalidInput(f".npy dtype {array.dtype} is not accepted")
     if encode_npy(array) != data:
         raise NonCanonical(
             ".npy data is not canonical (format 1.0, C order, little-endian, as numpy.save"
@@ -113,7 +164,9 @@ def encoded_size(tensors: Mapping[str, Tensor]) -> int:
     )
 
 
-def decode_tensors(data: bytes, single_name: str | None) -> dict[str, Tensor]:
+def decode_tensors(
+    data: bytes, single_name: str | None, limits: TensorLimits = LIMITS
+) -> dict[str, Tensor]:
     """Named tensors from their canonical encoding. A bare ``.npy`` takes ``single_name``
     (the model's only input); a bundle carries its names."""
     if data.startswith(NPY_MAGIC):
@@ -121,24 +174,30 @@ def decode_tensors(data: bytes, single_name: str | None) -> dict[str, Tensor]:
             raise InvalidInput(
                 "a bare .npy names no input: this model takes several, send a bundle"
             )
-        return {single_name: decode_npy(data)}
+        return {single_name: decode_npy(data, limits, single_name)}
     if not data.startswith(BUNDLE_MAGIC):
         raise InvalidInput("input bytes are neither .npy nor an ARTNSR01 tensor bundle")
     view, offset = memoryview(data), len(BUNDLE_MAGIC)
     try:
         (count,) = _COUNT.unpack_from(view, offset)
         offset += _COUNT.size
+        if count > limits.max_tensors:
+            raise TooLarge(f"a bundle of {count} tensors: at most {limits.max_tensors}")
         tensors: dict[str, Tensor] = {}
         for _ in range(count):
             (name_len,) = _NAME_LEN.unpack_from(view, offset)
             offset += _NAME_LEN.size
+            if name_len > limits.max_name_bytes:
+                raise TooLarge(
+                    f"a tensor name of {name_len} bytes: at most {limits.max_name_bytes}"
+                )
             name = bytes(view[offset : offset + name_len]).decode()
             offset += name_len
             (npy_len,) = _NPY_LEN.unpack_from(view, offset)
             offset += _NPY_LEN.size
             if offset + npy_len > len(data):
                 raise InvalidInput(f"tensor bundle truncated inside {name!r}")
-            tensors[name] = decode_npy(bytes(view[offset : offset + npy_len]))
+            tensors[name] = decode_npy(bytes(view[offset : offset + npy_len]), limits, name)
             offset += npy_len
     except (struct.error, UnicodeDecodeError) as exc:
         raise InvalidInput(f"malformed tensor bundle: {exc}") from exc
@@ -147,7 +206,7 @@ def decode_tensors(data: bytes, single_name: str | None) -> dict[str, Tensor]:
     return tensors
 
 
-def from_json(name: str, value: Any) -> Tensor:
+def from_json(name: str, value: Any, limits: TensorLimits = LIMITS) -> Tensor:
     """A tensor from its JSON form ``{"dtype": "float32", "shape": [2, 3], "data": [...]}``;
     ``data`` is nested lists or flat (row-major), numbers or booleans."""
     if not isinstance(value, Mapping) or not {"dtype", "shape", "data"} <= value.keys():
@@ -159,6 +218,7 @@ def from_json(name: str, value: Any) -> Tensor:
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise InvalidInput(f"input {name!r}: shape must be a list of non-negative integers")
+    count = limits.check_shape(name, shape)
     try:
         raw = np.asarray(data)
         target = np.dtype(dtype)
@@ -168,12 +228,11 @@ def from_json(name: str, value: Any) -> Tensor:
         # Integers must fit exactly: numpy's cast would wrap 300 into a uint8 silently.
         if target.kind in "iu" and raw.size and not np.array_equal(flat, raw.reshape(-1)):
             raise InvalidInput(f"input {name!r}: values out of range for {dtype}")
-    except (ValueError, TypeError, OverflowError) as exc:
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise InvalidInput(f"input {name!r}: data does not fit dtype {dtype}: {exc}") from exc
-    if flat.size != int(np.prod(shape, dtype=np.int64)):
+    if flat.size != count:
         raise InvalidInput(
-            f"input {name!r}: {flat.size} values do not fill shape {shape}"
-            f" ({int(np.prod(shape, dtype=np.int64))} values)"
+            f"input {name!r}: {flat.size} values do not fill shape {shape} ({count} values)"
         )
     return flat.reshape(shape)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from artisan.domain.types import InferenceRequest, Meter
+from artisan.domain.types import UINT256_MAX, InferenceRequest, Meter
 from artisan.errors import DomainError
 from artisan.executor.engine import Receipt
 from artisan.executor.measure import BatchShare
@@ -38,13 +38,25 @@ def hex_bytes(value: object, field: str, size: int | None = None) -> bytes:
     return raw
 
 
+# The most digits a uint256 has (2**256 - 1 is 78 digits): longer text is refused before
+# int() parses it, which would cost quadratic time and trip Python's 4,300-digit guard.
+_UINT256_DIGITS = 78
+
+
 def _uint(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise MalformedRequest(f"{field} must be an integer or a decimal string")
     if isinstance(value, str):
-        if not value.isdigit():
-            raise MalformedRequest(f"{field} must be a decimal string of digits, got {value!r}")
+        # ASCII digits only: str.isdigit() also accepts "²" and other Unicode digits.
+        if not (value.isascii() and value.isdigit()):
+            raise MalformedRequest(
+                f"{field} must be a decimal string of digits 0-9, got {value!r:.40}"
+            )
+        if len(value) > _UINT256_DIGITS:
+            raise MalformedRequest(f"{field} has {len(value)} digits: a uint256 has at most 78")
         value = int(value)
+    if value < 0 or value > UINT256_MAX:
+        raise MalformedRequest(f"{field} must be a uint256 (0 .. 2**256 - 1)")
     return value
 
 

@@ -90,3 +90,35 @@ def affine_with_offset(dim: int, out_dim: int, *, seed: int = 0) -> bytes:
         [w],
     )
     return finish(graph)
+
+
+def expander(steps: int = 0) -> bytes:
+    """A hostile model whose cost depends on its input's values, not its size: ``shape``
+    (int64 ``[batch, 2]``) becomes a float32 tensor of ones of that shape
+    (``ConstantOfShape`` of the first row), then ``steps`` Adds of it to itself. Zeros (what a
+    probe feeds) cost nothing; ``[[4000, 4000]]`` makes 64 MB and ``steps`` passes over it."""
+    first = numpy_helper.from_array(np.array([0], dtype=np.int64), "first")
+    nodes = [
+        helper.make_node("Gather", ["shape", "first"], ["row"], axis=0),
+        helper.make_node("Squeeze", ["row", "first"], ["dims"]),
+        helper.make_node(
+            "ConstantOfShape", ["dims"], ["t0"],
+            value=numpy_helper.from_array(np.array([1.0], dtype=np.float32)),
+        ),
+    ]  # fmt: skip
+    for i in range(steps):
+        nodes.append(helper.make_node("Add", [f"t{i}", f"t{i}"], [f"t{i + 1}"]))
+    nodes.append(helper.make_node("Identity", [f"t{steps}"], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "expander",
+        [helper.make_tensor_value_info("shape", TensorProto.INT64, [BATCH, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["a", "b"])],
+        [first],
+    )
+    return finish(graph)
+
+
+def corrupt(model: bytes) -> bytes:
+    """``model`` cut short: a file ONNX Runtime refuses to load."""
+    return model[: len(model) // 2]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -93,14 +94,18 @@ def _allowlisted(ctx: Ctx) -> httpx.Response:
 def _not_canonical_npy(ctx: Ctx) -> httpx.Response:
     buffer = io.BytesIO()
     np.save(buffer, np.asfortranarray(np.ones((2, 8), np.float32)))
-    signed = ctx.sign(rows(2))
+    body = buffer.getvalue()
+    # Signed over these very bytes: the digest check passes, the decoding refuses them.
+    request = replace(ctx.sign(rows(2)).request, input_digest=hashlib.sha256(body).digest())
+    d = ctx.api.protocol.deployment
+    signature = sign_request(request, ctx.user.key, d.chain_id, d.ledger)
     return ctx.api.client.http.post(
         "/v1/executions",
-        content=buffer.getvalue(),
+        content=body,
         headers={
             "content-type": "application/octet-stream",
-            REQUEST_HEADER: orjson.dumps(request_to_json(signed.request)).decode(),
-            SIGNATURE_HEADER: "0x" + signed.signature.hex(),
+            REQUEST_HEADER: orjson.dumps(request_to_json(request)).decode(),
+            SIGNATURE_HEADER: "0x" + signature.hex(),
         },
     )
 

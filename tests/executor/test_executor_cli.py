@@ -66,3 +66,26 @@ def test_models_register_pins_and_registers(
 
     again = CliRunner().invoke(app, args, env=env)  # the same file: its CID is taken
     assert again.exit_code == 1
+
+
+@pytest.mark.usefixtures("chain_snapshot")
+def test_models_register_refuses_a_broken_file_before_storing_anything(
+    protocol: Protocol, anvil: Anvil, tmp_path: Path
+) -> None:
+    """A truncated model file is refused with exit 1 and a named reason; nothing is stored in
+    the asset store and nothing is registered on chain."""
+    model_file = tmp_path / "broken.onnx"
+    model_file.write_bytes(models.corrupt(models.mlp(4, [8], 2, seed=10)))
+    deployment = tmp_path / "deployment.json"
+    protocol.deployment.save(deployment)
+    env = {
+        "ARTISAN_RPC_URL": anvil.rpc_url,
+        "ARTISAN_DEPLOYMENT_FILE": str(deployment),
+        "ARTISAN_DATA_DIR": str(tmp_path / "data"),
+    }
+    before = protocol.registry.functions.modelCount().call()
+    result = CliRunner().invoke(app, ["models", "register", str(model_file), "--pricing",
+                                      "fixed:1000"], env=env)  # fmt: skip
+    assert result.exit_code == 1 and "cannot load" in result.output
+    assert not list((tmp_path / "data").rglob("bafk*"))
+    assert protocol.registry.functions.modelCount().call() == before
