@@ -63,11 +63,41 @@ class SessionConfig:
     prefer_cuda: bool = True
     device_id: int = 0
     intra_op_threads: int = 0  # 0: ONNX Runtime's default (one per core)
+    # The most memory ONNX Runtime may hold for all runs of the process together (one arena
+    # shared by every session on the CPU; on CUDA, each session's gpu_mem_limit): a run that
+    # needs more is refused when it asks, before it allocates. 0: no limit.
+    memory_limit_bytes: int = 8 * 2**30
 
 
 # A run whose inputs are this large gives its arena memory back afterwards (a per-run option
 # of ONNX Runtime): small runs keep the arena warm, large ones do not leave it grown for good.
 SHRINK_AFTER_BYTES = 16 * 2**20
+
+
+# ONNX Runtime's environment is one per process, and so is the CPU arena registered in it:
+# the first SessionCache to load a session sets its limit (later ones log a differing one).
+_ENV_ARENA_LOCK = threading.Lock()
+_env_arena_limit: list[int] = []
+
+
+def _shared_cpu_arena(limit: int) -> None:
+    with _ENV_ARENA_LOCK:
+        if _env_arena_limit:
+            if _env_arena_limit[0] != limit:
+                log.warning("the process's ONNX Runtime arena is capped at %d bytes already;"
+                            " %d is ignored", _env_arena_limit[0], limit)  # fmt: skip
+            return
+        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                 ort.OrtMemType.DEFAULT)  # fmt: skip
+        # max_mem, arena_extend_strategy 1 (kSameAsRequested: grow by what a run asks, not by
+        # doubling), the other two at ONNX Runtime's defaults.
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg(limit, 1, -1, -1))
+        _env_arena_limit.append(limit)
+
+
+def _memory_refusal(message: str) -> bool:
+    """Whether ONNX Runtime failed a run because an allocation was over the memory limit."""
+    return "Available memory of" in message or "Failed to allocate memory" in message
 
 
 class Watchdog:
@@ -231,6 +261,11 @@ class ModelSession:
                     f"model {self.cid}: the run went past its budget of {budget_micros} us"
                     " (what its requests were quoted for) and was stopped"
                 ) from exc
+            if _memory_refusal(str(exc)):
+                raise RunOverBudget(
+                    f"model {self.cid}: the run needs more memory than this executor allows"
+                    " its runs; refused before allocating it"
+                ) from exc
             raise RunFailed(f"model {self.cid} failed on {self.provider}: {exc}") from exc
         finally:
             if ticket is not None:
@@ -367,9 +402,14 @@ class SessionCache:
         options = ort.SessionOptions()
         if self._config.intra_op_threads:
             options.intra_op_num_threads = self._config.intra_op_threads
-        provider_args: list[Any] = [
-            (CUDA, {"device_id": self._config.device_id}) if p == CUDA else p for p in providers
-        ]
+        limit = self._config.memory_limit_bytes
+        if limit:
+            _shared_cpu_arena(limit)
+            options.add_session_config_entry("session.use_env_allocators", "1")
+        cuda: dict[str, Any] = {"device_id": self._config.device_id}
+        if limit:
+            cuda["gpu_mem_limit"] = limit
+        provider_args: list[Any] = [(CUDA, cuda) if p == CUDA else p for p in providers]
         try:
             raw = ort.InferenceSession(model, options, providers=provider_args)
         except Exception as exc:  # ONNX Runtime raises its own unrelated exception types

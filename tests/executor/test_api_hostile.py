@@ -218,20 +218,28 @@ def shape_request(api: Api, user: User, model: int, dims: tuple[int, int]) -> ht
     })  # fmt: skip
 
 
-@pytest.mark.parametrize(("steps", "why"), [(60, "budget of"), (0, "bytes this request")])
+@pytest.mark.parametrize(
+    ("steps", "dims", "why"),
+    [
+        (60, (4000, 4000), "budget of"),  # a long run: stopped by the watchdog
+        (0, (4000, 4000), "bytes this request"),  # a 64 MB output: refused, not stored
+        (0, (50000, 50000), "more memory"),  # 10 GB: over the arena's limit, never allocated
+    ],
+)
 def test_a_run_past_its_quote_is_stopped_and_nothing_is_charged(
-    api: Api, steps: int, why: str
+    api: Api, steps: int, dims: tuple[int, int], why: str
 ) -> None:
     """The probe on zeros quotes almost nothing; a request whose values expand it far past its
-    quote is stopped (a long run) or refused (a large output): 422 run_over_budget, nothing
-    stored, held or charged, and an honest request on the same model still runs."""
+    quote is stopped (a long run) or refused (a large output, more memory than runs may hold):
+    422 run_over_budget, nothing stored, held or charged, and an honest request on the same
+    model still runs."""
     user = api.user()
     model = api.register(models.expander(steps))
     assert shape_request(api, user, model, (2, 2)).status_code == 200  # probes, then runs
     escrow, assets = api.escrow(user), set(api.store.root.rglob("bafk*"))
     rows_before = len(api.outbox_rows(user))
     held_before = api.service.admission.reservations.pending(user.address.lower(), model)
-    response = shape_request(api, user, model, (4000, 4000))
+    response = shape_request(api, user, model, dims)
     assert_refused(api, response, 422, "run_over_budget")
     assert why in response.json()["error"]["message"]
     assert api.escrow(user) == escrow and len(api.outbox_rows(user)) == rows_before
