@@ -8,7 +8,7 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 SOL := $(wildcard contracts/*.sol)
 
 .PHONY: all install venv node contracts test test-py test-forge check test-order demo bench bench-gas \
-        bench-executor bench-indexer bench-projections bench-emission gas-report fuzz clean
+        bench-executor bench-indexer bench-projections bench-emission bench-hostile gas-report fuzz clean
 
 all: install contracts
 
@@ -63,7 +63,7 @@ demo: install contracts
 gas-report: node
 	$(FORGE) test -q --match-contract GasReport --gas-report
 
-bench: bench-gas bench-executor bench-emission bench-projections bench-indexer
+bench: bench-gas bench-executor bench-emission bench-projections bench-indexer bench-hostile
 
 bench-gas: install contracts
 	$(PY) -m benchmarks.gas
@@ -79,6 +79,9 @@ bench-emission: install contracts
 
 bench-executor: install contracts
 	$(PY) -m benchmarks.executor
+
+bench-hostile: install contracts
+	$(PY) -m benchmarks.hostile
 
 fuzz: install contracts
 	FOUNDRY_FUZZ_RUNS=5000 FOUNDRY_INVARIANT_RUNS=256 FOUNDRY_INVARIANT_DEPTH=100 $(FORGE) test

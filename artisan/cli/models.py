@@ -87,6 +87,8 @@ def register(
     remix_share: int = typer.Option(0, help="bps a remix of this model pays up to it"),
     dao: str | None = typer.Option(None, help="ADDR:BPS, a DAO treasury and its share"),
     owner_key: str | None = typer.Option(None, help="owner's private key (default: deployer)"),
+    max_output_mb: float = typer.Option(256.0, min=0.001, help="this executor's cap on one output"),
+    max_run_s: float = typer.Option(30.0, min=0.001, help="this executor's cap on one run"),
 ) -> None:
     """Pin FILE in the asset store (it must load in ONNX Runtime) and register it on chain."""
     from artisan.chain.actions import register_model
@@ -95,6 +97,7 @@ def register(
     from artisan.chain.signer import Signer, connect
     from artisan.cli.common import console, settings_or_exit
     from artisan.executor.assets import AssetStore, address
+    from artisan.executor.model_limits import ModelLimits, save_limits
     from artisan.executor.sessions import check_model
 
     settings = settings_or_exit()
@@ -111,7 +114,10 @@ def register(
         w3 = connect(settings.rpc_url)
         protocol = attach(w3, Deployment.load(settings.deployment_file), settings.artifacts_dir)
         owner = Signer.from_key(w3, owner_key or settings.key("deployer"))
-        asset = AssetStore(settings.data_dir / "assets").put(data)
+        limits = ModelLimits(int(max_output_mb * 2**20), int(max_run_s * 1e6))
+        store = AssetStore(settings.data_dir / "assets")
+        asset = store.put(data)
+        save_limits(store.root, asset.cid, limits)
         model_id = register_model(owner, protocol, spec)
     except ArtisanError as exc:
         console.print(f"[red]{exc}[/red]")

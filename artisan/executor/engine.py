@@ -29,6 +29,7 @@ from artisan.executor.batcher import CompletedRun
 from artisan.executor.errors import ExecutorError, RunFailed, RunOverBudget
 from artisan.executor.estimate import clamp
 from artisan.executor.measure import BatchShare
+from artisan.executor.model_limits import ModelLimits, load_limits
 from artisan.executor.recorder import GroupRecorder
 from artisan.executor.records import Completed, ExecutionBook, Status, StatusView
 from artisan.executor.refusals import InputDigestMismatch
@@ -81,6 +82,7 @@ class ExecutorService:
         self.recorder = recorder
         self.provider = provider  # the execution provider sessions get
         self.book = ExecutionBook()
+        self._limits: dict[str, ModelLimits] = {}
         self._finishers = ThreadPoolExecutor(finishers, thread_name_prefix="finish")
         self._sweep_interval = sweep_interval_s
         self._stop = threading.Event()
@@ -106,7 +108,8 @@ class ExecutorService:
         admission = self.admission
         admitted = admission.admit(request, signature, tensors, len(data))
         execution_id = admitted.execution_id
-        budget = admission.estimator.policy.run_budget(admitted.bound)
+        limits = self.limits(admitted.model_cid)
+        budget = min(admission.estimator.policy.run_budget(admitted.bound), limits.max_run_micros)
         try:
             input_cid = admission.store.put(data).cid
             self.book.put(StatusView(execution_id, Status.QUEUED, quote=admitted.quote))
@@ -126,6 +129,14 @@ class ExecutorService:
             )
         )
         return Ticket(execution_id, admitted.quote, receipt)
+
+    def limits(self, model_cid: str) -> ModelLimits:
+        """The model's caps (``model_limits``), read once per process."""
+        found = self._limits.get(model_cid)
+        if found is None:
+            found = load_limits(self.admission.store.root, model_cid)
+            self._limits[model_cid] = found
+        return found
 
     def precheck(
         self, request: InferenceRequest, signature: bytes, input_digest: bytes | None = None
@@ -199,7 +210,10 @@ class ExecutorService:
         data_bytes = sum(int(t.nbytes) for t in execution.outputs.values())
         # Learned even from a refused run: the next quote for such a request covers it.
         self.admission.estimator.observe(admitted.model_cid, measured, len(output), data_bytes)
-        allowance = self.admission.estimator.policy.storage_allowance(admitted.bound)
+        allowance = min(
+            self.admission.estimator.policy.storage_allowance(admitted.bound),
+            input_size + self.limits(admitted.model_cid).max_output_bytes,
+        )
         if measured.storage_bytes > allowance:
             raise RunOverBudget(
                 f"the output is {len(output)} bytes; with the {input_size}-byte input that is"

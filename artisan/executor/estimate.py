@@ -13,7 +13,9 @@ Per field, for a request of ``units`` input elements on a model:
   tiny run's time is fixed costs that do not scale with units), at most ``max_gpu_micros``.
 - ``latency_micros``: the model's highest recent latency x ``headroom_pct`` / 100, capped at
   ``max_latency_micros`` (latency is set by queueing and whole batches, not by the request).
-- ``storage_bytes``: the input asset's size (exact) + ``units`` x the highest recent output
+- ``storage_bytes``: the input asset's size (exact) + the outputs' data bytes where the
+  graph's declared shapes give them from the request's (exact: ``declared_output_bytes``),
+  else ``units`` x the highest recent output
   data bytes per input unit x headroom + the largest recent output framing (headers).
 - ``concurrent_load``: the admission-time queue depth plus requests admitted but not yet
   queued (the scheduler records the queue depth a moment later).
@@ -142,7 +144,14 @@ class MeterEstimator:
         per_unit = max(units, 1)
         gpu = _ceil_div(per_unit * history.gpu_ppm_per_unit.value * scale, PPM * 100)
         latency = _ceil_div(history.latency_micros.value * scale, 100)
-        output = _ceil_div(per_unit * history.output_ppm_per_unit.value * scale, PPM * 100)
+        declared = session.declared_output_bytes(tensors)
+        # The graph's own shapes give the output's size exactly where they can; history (and
+        # the probe that seeds it) only where a dim depends on the inputs' values.
+        output = (
+            _ceil_div(per_unit * history.output_ppm_per_unit.value * scale, PPM * 100)
+            if declared is None
+            else declared
+        )
         return Meter(
             input_units=units,
             gpu_micros=min(max(gpu, p.min_gpu_micros), p.max_gpu_micros),

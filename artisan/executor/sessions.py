@@ -178,6 +178,14 @@ class ModelSession:
         self._output_list = list(self.output_names)
         self._by_name = {spec.name: spec for spec in self.inputs}
         output_dims = [_dims(arg.shape) for arg in session.get_outputs()]
+        # What the graph declares of its outputs' shapes, symbolic dims by name (as inputs
+        # name them): an output whose every dim is a number or an input's symbol has a size
+        # known from the request alone (``declared_output_bytes``).
+        self._input_symbols = {arg.name: list(arg.shape or ()) for arg in session.get_inputs()}
+        self._output_decl: list[tuple[list[Any] | None, np.dtype[Any] | None]] = [
+            (list(arg.shape) if arg.shape is not None else None, _DTYPES.get(arg.type))
+            for arg in session.get_outputs()
+        ]
         # Requests can share a run only if every input and output has a dynamic first axis.
         self.batchable = all(
             len(spec.shape) >= 1 and spec.shape[0] is None for spec in self.inputs
@@ -186,6 +194,32 @@ class ModelSession:
         # requests whose non-batch dims agree do (the scheduler groups them by those dims).
         self.fixed_tail = all(d is not None for spec in self.inputs for d in spec.shape[1:])
         self._use_iobinding = self.provider == CUDA
+
+    def declared_output_bytes(self, tensors: Tensors) -> int | None:
+        """The outputs' data bytes for these (validated) inputs, from the graph's declared
+        shapes, where they give it: None when a dim depends on the inputs' values."""
+        symbols: dict[str, int] = {}
+        for name, dims in self._input_symbols.items():
+            array = tensors.get(name)
+            if array is None or len(dims) != array.ndim:
+                return None
+            for dim, actual in zip(dims, array.shape, strict=True):
+                if isinstance(dim, str):
+                    symbols[dim] = int(actual)
+        total = 0
+        for declared, dtype in self._output_decl:
+            if declared is None or dtype is None:
+                return None
+            count = 1
+            for dim in declared:
+                if isinstance(dim, int) and dim >= 0:
+                    count *= dim
+                elif isinstance(dim, str) and dim in symbols:
+                    count *= symbols[dim]
+                else:
+                    return None
+            total += count * dtype.itemsize
+        return total
 
     def _input_spec(self, arg: Any) -> InputSpec:
         dtype = _DTYPES.get(arg.type)

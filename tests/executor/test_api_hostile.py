@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from artisan.domain.eip712 import sign_request
 from artisan.executor.api import ApiLimits, create_app
 from artisan.executor.client import SignedRequest
+from artisan.executor.model_limits import ModelLimits, save_limits
 from artisan.executor.serving import serve_in_thread
 from artisan.executor.tensors import BUNDLE_MAGIC, encode_npy, to_json
 from artisan.executor.wire import REQUEST_HEADER, SIGNATURE_HEADER, request_to_json
@@ -273,7 +274,11 @@ def test_hostile_bursts_leave_no_open_files_behind(api: Api, mlp_model: int) -> 
 
 HEADER_TEXT = st.text(max_size=200)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)  # what orjson can write
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                  max_size=4),
     max_leaves=12,
@@ -307,3 +312,25 @@ def test_no_body_or_header_gets_a_server_error(
         return  # a header value HTTP cannot carry (a line break): nothing reached us
     assert response.status_code < 500, response.text
     assert "error" in response.json()
+
+
+def test_a_models_own_caps_hold_whatever_the_quote(api: Api) -> None:
+    """A model registered with a cap on its output (here 256 KiB) has a larger output
+    refused even where its quote would allow it; the same model without the cap runs."""
+    user = api.user()
+    wide = models.mlp(8, [8], 16384, seed=33)  # 64 KiB of output per row, declared by shape
+    capped, free = api.register(wide), api.register(models.mlp(8, [8], 16384, seed=34))
+    cid = api.service.admission._model(capped)[1]
+    save_limits(api.store.root, cid, ModelLimits(max_output_bytes=256 * 1024))
+    response = post_json(api, json_body(api.sign(user, capped, rows(16))))
+    assert_refused(api, response, 422, "run_over_budget")
+    assert post_json(api, json_body(api.sign(user, free, rows(16)))).status_code == 200
+
+
+def test_outputs_sized_by_the_graphs_declared_shapes(api: Api) -> None:
+    """Where every output dim is a number or an input's symbol, the output's size is known
+    from the request; where a dim depends on input values, it is not."""
+    mlp = api.service.admission.sessions.get(api.store.put(models.mlp(8, [16], 4)).cid)
+    assert mlp.declared_output_bytes({"x": np.zeros((3, 8), np.float32)}) == 3 * 4 * 4
+    grow = api.service.admission.sessions.get(api.store.put(models.expander(0)).cid)
+    assert grow.declared_output_bytes({"shape": np.zeros((1, 2), np.int64)}) is None
