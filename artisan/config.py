@@ -14,13 +14,18 @@ it those keys are refused at start, since anyone can spend from them.
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from artisan.errors import ConfigError
 
@@ -145,6 +150,18 @@ class Settings(BaseSettings):
             )
         return str(secret.get_secret_value())
 
+    @field_validator("data_dir")
+    @classmethod
+    def _is_usable_dir(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} exists and is not a directory")
+        parent = value
+        while not parent.exists():  # the nearest existing ancestor must let us create it
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise ValueError(f"{value} cannot be created: {parent} is not a writable directory")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _is_postgres_url(cls, value: str) -> str:
@@ -181,10 +198,56 @@ def _normal_key(raw: str) -> str | None:
     return "0x" + hex_part.lower()
 
 
+def known_variables() -> list[str]:
+    """Every ``ARTISAN_*`` variable the Settings read."""
+    return sorted(f"ARTISAN_{name.upper()}" for name in Settings.model_fields)
+
+
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """``ARTISAN_*`` variables set in the environment that no setting reads (a misspelling
+    would otherwise be ignored, and its default used instead), each with the closest name."""
+    known = known_variables()
+    out = []
+    for name in sorted(environ if environ is not None else os.environ):
+        if name.startswith("ARTISAN_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            out.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return out
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build the Settings from the environment (and explicit overrides), naming a bad key."""
+    """Build the Settings from the environment (and explicit overrides); a bad or unknown
+    variable is a ``ConfigError`` naming it (never its value: it may be a secret)."""
+    unknown = unknown_variables()
+    if unknown:
+        raise ConfigError(f"unknown setting {', '.join(unknown)}")
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from None
+    except SettingsError as exc:  # a value the environment source cannot parse (bad JSON)
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"ARTISAN_{field.group(1).upper()}" if field else "an ARTISAN_* variable"
+        raise ConfigError(f"invalid settings: {name}: not valid JSON") from None
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit to print: no password, no query string, and path segments that look like
+    API keys elided (providers put keys there)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if not parts.scheme or not parts.netloc:
+        # A libpq key=value string: drop the password.
+        return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    if parts.username:
+        host = f"{parts.username}{':***' if parts.password else ''}@{host}"
+    path = "/".join(
+        "***" if len(seg) >= 20 and seg.isalnum() else seg for seg in parts.path.split("/")
+    )
+    return urlunsplit((parts.scheme, host, path, "***" if parts.query else "", ""))

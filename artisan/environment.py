@@ -19,7 +19,7 @@ from artisan.chain.anvil import Anvil, start_anvil
 from artisan.chain.contracts import Deployment
 from artisan.chain.protocol import Protocol, attach, deploy
 from artisan.chain.signer import Signer, connect
-from artisan.config import Settings
+from artisan.config import Settings, redact_url
 from artisan.errors import ConfigError
 from artisan.storage.database import Database, open_database
 
@@ -46,7 +46,11 @@ class Environment:
         """The protocol recorded in the deployment file, checked to be on this chain."""
         path = self.settings.deployment_file
         if self.embedded_chain or not path.exists():
-            where = "a fresh local chain" if self.embedded_chain else f"the node at {self.rpc_url}"
+            where = (
+                "a fresh local chain"
+                if self.embedded_chain
+                else f"the node at {redact_url(self.rpc_url)}"
+            )
             raise ConfigError(
                 f"no protocol is deployed on {where} (deployment file {path}): set"
                 " ARTISAN_RPC_URL to a node and run `artisan deploy` there first"
@@ -58,7 +62,7 @@ class Environment:
         ):
             raise ConfigError(
                 f"the deployment file {path} names no ledger on chain {chain_id} at"
-                f" {self.rpc_url}: run `artisan deploy` there first"
+                f" {redact_url(self.rpc_url)}: run `artisan deploy` there first"
             )
         return attach(self.w3, deployment, self.settings.artifacts_dir)
 

@@ -22,6 +22,7 @@ import httpx
 import orjson
 
 from artisan.chain.errors import ChainMoved, LogRangeTooLarge, NodeError, NodeUnavailable
+from artisan.config import redact_url
 
 Call = tuple[str, Sequence[Any]]
 Parse = Callable[[bytes, str], Any]  # (answer body, first method) -> parsed JSON
@@ -65,6 +66,7 @@ class JsonRpc:
         parse: Parse = _orjson,
     ) -> None:
         self.url = url
+        self._shown = redact_url(url)  # for messages: no credentials
         self.max_batch = max_batch
         self._parse = parse
         self._ids = itertools.count(1)  # next() is atomic under the GIL: ids never repeat
@@ -127,11 +129,13 @@ class JsonRpc:
                 raise LogRangeTooLarge(f"{method} timed out after {exc}") from exc
             raise NodeUnavailable(f"{method} timed out: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise NodeUnavailable(f"{method}: cannot reach the node at {self.url}: {exc}") from exc
+            raise NodeUnavailable(
+                f"{method}: cannot reach the node at {self._shown}: {exc}"
+            ) from exc
         if response.status_code in _TRANSIENT_HTTP:
-            raise NodeUnavailable(f"{method}: HTTP {response.status_code} from {self.url}")
+            raise NodeUnavailable(f"{method}: HTTP {response.status_code} from {self._shown}")
         if response.status_code != 200:
-            raise NodeError(method, None, f"HTTP {response.status_code} from {self.url}")
+            raise NodeError(method, None, f"HTTP {response.status_code} from {self._shown}")
         try:
             return self._parse(response.content, method)
         except orjson.JSONDecodeError as exc:

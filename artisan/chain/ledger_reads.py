@@ -31,6 +31,7 @@ from artisan.chain.codec import rates_from_tuple, terms_from_chain
 from artisan.chain.errors import NodeUnavailable
 from artisan.chain.jsonrpc import translate
 from artisan.chain.protocol import Protocol
+from artisan.config import redact_url
 from artisan.domain.types import Access, ModelTerms, Rates
 from artisan.errors import ChainError
 
@@ -205,10 +206,14 @@ class LedgerViews:
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 if attempt == 2:
-                    raise NodeUnavailable(f"cannot reach the node at {self._url}: {exc}") from exc
+                    raise NodeUnavailable(
+                        f"cannot reach the node at {redact_url(self._url)}: {exc}"
+                    ) from exc
                 continue
             self._release(connection)
             if response.status != 200:
-                raise NodeUnavailable(f"the node at {self._url} answered HTTP {response.status}")
+                raise NodeUnavailable(
+                    f"the node at {redact_url(self._url)} answered HTTP {response.status}"
+                )
             return payload
         raise AssertionError("unreachable")

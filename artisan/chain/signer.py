@@ -19,13 +19,14 @@ from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFou
 from web3.types import Nonce, TxParams, TxReceipt
 
 from artisan.chain.contracts import Artifact
+from artisan.config import redact_url
 from artisan.errors import ChainError, ContractRevert
 
 
 def connect(rpc_url: str, timeout: float = 60.0) -> Web3:
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     if not w3.is_connected():
-        raise ChainError(f"cannot reach a JSON-RPC node at {rpc_url}")
+        raise ChainError(f"cannot reach a JSON-RPC node at {redact_url(rpc_url)}")
     return w3
 
 

@@ -17,6 +17,7 @@ from hexbytes import HexBytes
 
 from artisan.chain.errors import NodeError, TransactionRefused
 from artisan.chain.jsonrpc import JsonRpc
+from artisan.config import redact_url
 from artisan.errors import ChainError
 
 GWEI = 10**9
@@ -121,7 +122,7 @@ def check_chain(rpc: JsonRpc, chain_id: int) -> None:
     """Refuse a node that serves another chain than the one we sign for."""
     node_chain = int(rpc.call("eth_chainId"), 16)
     if node_chain != chain_id:
-        raise ChainError(f"the node at {rpc.url} is chain {node_chain}, not {chain_id}")
+        raise ChainError(f"the node at {redact_url(rpc.url)} is chain {node_chain}, not {chain_id}")
 
 
 # Refusals that mean "this nonce already has a transaction (maybe this very one)": the next

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from artisan.cli.common import console, fail, settings_or_exit
+from artisan.cli.common import console, fail, json_line, settings_or_exit, stop_on_sigterm
 from artisan.errors import ArtisanError
 
 
@@ -25,7 +25,7 @@ def deploy() -> None:
         protocol.deployment.save(settings.deployment_file)
     except ArtisanError as exc:
         raise fail(exc) from exc
-    console.print_json(data=protocol.deployment.addresses())
+    json_line(protocol.deployment.addresses())
 
 
 def node(port: int = typer.Option(8545, help="port to listen on")) -> None:
@@ -35,6 +35,7 @@ def node(port: int = typer.Option(8545, help="port to listen on")) -> None:
     from artisan.chain.anvil import start_anvil
 
     settings = settings_or_exit()
+    stop_on_sigterm()  # SIGTERM, as Ctrl-C: anvil is stopped, its port freed
     with start_anvil(settings.anvil_bin, chain_id=settings.chain_id, port=port,
                      block_time=settings.anvil_block_time) as anvil:  # fmt: skip
         console.print(f"anvil listening on {anvil.rpc_url} (chain id {anvil.chain_id})")

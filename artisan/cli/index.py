@@ -35,7 +35,7 @@ from rich.progress import BarColumn, TaskID, TextColumn
 from rich.progress import Progress as Bar
 
 from artisan.chain.errors import NodeError
-from artisan.config import load_settings
+from artisan.config import load_settings, redact_url
 from artisan.errors import ArtisanError, ConfigError
 from artisan.indexer.follow import (
     IndexerService,
@@ -163,7 +163,9 @@ def index_command(
         try:
             target = open_target(settings, demo_chain, stack)
             if not settings.rpc_url:
-                reporter.note("notice", f"demo chain {target.chain_id} at {target.rpc_url}")
+                reporter.note(
+                    "notice", f"demo chain {target.chain_id} at {redact_url(target.rpc_url)}"
+                )
             db = open_database(settings)
             stack.callback(db.close)
             db.apply_schema()
@@ -269,7 +271,7 @@ def _follow(service: IndexerService, reporter: Reporter) -> int:
     """Run the live jobs until a signal (0) or a failure (1)."""
     heads = service.heads
     how = (
-        f"woken by newHeads at {heads.ws_url}"
+        f"woken by newHeads at {redact_url(heads.ws_url)}"
         if isinstance(heads, NewHeads)
         else f"polling every {service.intervals.poll:g} s"
     )
@@ -317,7 +319,7 @@ def _new_heads(target: IndexTarget, ws: str, reporter: Reporter) -> NewHeads | N
     except NodeError as exc:
         if ws != "auto":
             raise ConfigError(f"--ws {ws}: {exc}") from exc
-        reporter.note("notice", f"no newHeads subscription at {url}: polling")
+        reporter.note("notice", f"no newHeads subscription at {redact_url(url)}: polling")
         return None
 
 

@@ -23,6 +23,25 @@ app = typer.Typer(
     add_completion=False,
     help="The auditable metering, settlement and indexing engine for on-chain AI inference.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"artisan {version('artisan')}")
+        raise typer.Exit
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """The auditable metering, settlement and indexing engine for on-chain AI inference."""
+
+
 app.command("demo")(demo)
 app.command("deploy")(deploy)
 app.command("node")(node)

@@ -95,7 +95,7 @@ def register(
     from artisan.chain.contracts import Deployment
     from artisan.chain.protocol import attach
     from artisan.chain.signer import Signer, connect
-    from artisan.cli.common import console, settings_or_exit
+    from artisan.cli.common import console, json_line, settings_or_exit
     from artisan.executor.assets import AssetStore, address
     from artisan.executor.model_limits import ModelLimits, save_limits
     from artisan.executor.sessions import check_model
@@ -122,4 +122,4 @@ def register(
     except ArtisanError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    console.print_json(data={"modelId": model_id, "cid": asset.cid, "owner": owner.address})
+    json_line({"modelId": model_id, "cid": asset.cid, "owner": owner.address})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from artisan.cli.common import console, fail, settings_or_exit
+from artisan.cli.common import console, fail, json_line, settings_or_exit
 from artisan.config import Settings
 from artisan.errors import ArtisanError, ConfigError
 
@@ -48,7 +48,9 @@ def run(
     try:
         chain = chain_of(db, chain_id)
         with Runner(db, chain) as runner:
-            console.print_json(data=runner.catch_up())
+            # The event-store position each projection has applied up to (``status`` shows the
+            # store's head beside it).
+            json_line({"caught_up": runner.catch_up()})
             if follow:
                 _follow(settings, runner, interval, epoch_interval, publish)
     except ArtisanError as exc:
@@ -81,17 +83,16 @@ def _follow(
             catch_up=interval, epochs=epoch_interval, publish=min(epoch_interval, 2.0)
         ),
         stop=stop,
-        on_closed=lambda closed: console.print_json(
-            data={"closed": [{"epoch": c.epoch, "root": c.root} for c in closed]}, indent=None
+        on_closed=lambda closed: json_line(
+            {"closed": [{"epoch": c.epoch, "root": c.root} for c in closed]}
         ),
-        on_published=lambda published: console.print_json(
-            data={
+        on_published=lambda published: json_line(
+            {
                 "published": [
                     {"epoch": p.epoch, "root": p.root, "tx": p.tx_hash, "block": p.block_number}
                     for p in published
                 ]
-            },
-            indent=None,
+            }
         ),
     )
     scheduler.start()
@@ -167,7 +168,7 @@ def rebuild(
 
     db = open_database(_settings())
     try:
-        console.print_json(data=admin.rebuild(db, name, chain_id=chain_id))
+        json_line({"rebuilt": admin.rebuild(db, name, chain_id=chain_id)})
     except ArtisanError as exc:
         raise fail(exc) from exc
     finally:
@@ -190,10 +191,10 @@ def status(
         raise fail(exc) from exc
     finally:
         db.close()
-    if as_json:
+    if as_json:  # one JSON object per line
         for r in rows:
-            console.print_json(
-                data={
+            json_line(
+                {
                     "name": r.name,
                     "chain_id": r.chain_id,
                     "last_position": r.last_position,

@@ -260,7 +260,8 @@ class Admission:
         if quote > request.max_cost:
             raise CostAboveMax(
                 f"quote {quote} wei exceeds the signed maxCost {request.max_cost} wei"
-                f" (meter bound {bound})"
+                f" (on a bound of {bound.input_units} input units, {bound.gpu_micros} GPU us,"
+                f" {bound.latency_micros} us latency, {bound.storage_bytes} bytes stored)"
             )
         available = account.escrow - pending.total_quote
         if quote > available:

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -326,5 +327,18 @@ def create_app(
             ),
             Route("/v1/assets/{cid}", answers_in_json(api.get_asset), methods=["GET"]),
             Route("/healthz", answers_in_json(api.healthz), methods=["GET"]),
-        ]
+        ],
+        exception_handlers={HTTPException: _http_error},
     )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such path, wrong method) in the API's one error shape."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = {
+        404: f"no {request.url.path} here: the API serves /v1/executions, /v1/assets/{{cid}}"
+        " and /healthz",
+        405: f"{request.method} is not served at {request.url.path}",
+    }.get(exc.status_code, str(exc.detail))
+    return _error(exc.status_code, code, message)

@@ -444,14 +444,23 @@ class SessionCache:
         if limit:
             cuda["gpu_mem_limit"] = limit
         provider_args: list[Any] = [(CUDA, cuda) if p == CUDA else p for p in providers]
+        # The first time CUDA is asked for, ONNX Runtime's own logger is hushed: on a machine
+        # without the CUDA libraries it prints a red "Failed to load library" before it falls
+        # back to the CPU, which reads as a failure. Whether CUDA works is said once, below.
+        probing = CUDA in providers and self._cuda_works is None
+        if probing:
+            ort.set_default_logger_severity(4)
         try:
             raw = ort.InferenceSession(model, options, providers=provider_args)
         except Exception as exc:  # ONNX Runtime raises its own unrelated exception types
             raise ModelLoadError(f"ONNX Runtime cannot load model {cid}: {exc}") from exc
+        finally:
+            if probing:
+                ort.set_default_logger_severity(2)
         session = ModelSession(cid, raw, self._config.device_id)
         if CUDA in providers:
             self._cuda_works = session.provider == CUDA
             if not self._cuda_works:
-                log.warning("CUDA execution provider unavailable; running on %s", session.provider)
+                log.info("no usable CUDA here (its libraries do not load): runs use the CPU")
         log.info("model %s: session on %s", cid, session.provider)
         return session

@@ -15,6 +15,7 @@ from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from artisan.chain.errors import NodeError
+from artisan.config import redact_url
 
 
 class NewHeads:
@@ -77,7 +78,9 @@ class NewHeads:
             except (OSError, TimeoutError, WebSocketException, NodeError) as exc:
                 if not self._subscribed.is_set():  # the first attempt: report and give up
                     self._error = NodeError(
-                        "eth_subscribe", None, f"cannot open a websocket to {self.ws_url}: {exc}"
+                        "eth_subscribe",
+                        None,
+                        f"cannot open a websocket to {redact_url(self.ws_url)}: {exc}",
                     )
                     self._subscribed.set()
                     return

@@ -19,7 +19,7 @@ import orjson
 from artisan.chain.abi.decoder import ContractAbi
 from artisan.chain.anvil import start_anvil
 from artisan.chain.contracts import Deployment, load_artifact
-from artisan.config import Settings
+from artisan.config import Settings, redact_url
 from artisan.errors import ChainError, ConfigError
 
 DEMO_CHAIN_IDS = 900_000_000  # demo chains get ids from here up
@@ -59,7 +59,7 @@ def node_chain_id(rpc_url: str) -> int:
         reply = orjson.loads(answer.content)
         return int(reply["result"], 16)
     except (httpx.HTTPError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ChainError(f"cannot read the chain id from {rpc_url}: {exc!r}") from exc
+        raise ChainError(f"cannot read the chain id from {redact_url(rpc_url)}: {exc!r}") from exc
 
 
 def target_of(settings: Settings, rpc_url: str, deployment: Deployment) -> IndexTarget:

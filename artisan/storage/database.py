@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from artisan.config import REPO_ROOT, Settings
+from artisan.config import REPO_ROOT, Settings, redact_url
 from artisan.errors import StorageError
 
 SCHEMA_FILE = REPO_ROOT / "schema.sql"
@@ -34,7 +34,9 @@ class Database:
         try:
             return psycopg.connect(self.url, **kwargs)
         except psycopg.OperationalError as exc:
-            raise StorageError(f"cannot connect to Postgres at {self.url}: {exc}") from exc
+            raise StorageError(
+                f"cannot connect to Postgres at {redact_url(self.url)}: {exc}"
+            ) from exc
 
     def apply_schema(self, schema_file: Path = SCHEMA_FILE) -> None:
         sql = schema_file.read_text()

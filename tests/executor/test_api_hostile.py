@@ -334,3 +334,12 @@ def test_outputs_sized_by_the_graphs_declared_shapes(api: Api) -> None:
     assert mlp.declared_output_bytes({"x": np.zeros((3, 8), np.float32)}) == 3 * 4 * 4
     grow = api.service.admission.sessions.get(api.store.put(models.expander(0)).cid)
     assert grow.declared_output_bytes({"shape": np.zeros((1, 2), np.int64)}) is None
+
+
+def test_unknown_paths_and_methods_answer_in_the_apis_error_shape(api: Api) -> None:
+    """404 and 405 come in the same JSON error shape as every refusal, in words."""
+    missing = api.client.http.get("/v1/nothing")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert "/v1/executions" in missing.json()["error"]["message"]
+    wrong = api.client.http.get("/v1/executions")
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
