@@ -113,6 +113,13 @@ class LedgerViews:
             terms=terms_from_chain(raw, tiers),
         )
 
+    def model_count(self) -> int:
+        """How many models the registry holds (ids are 1..count)."""
+        try:
+            return int(self._registry.functions.modelCount().call())
+        except Web3Exception as exc:
+            raise ChainError(f"cannot read the registry's model count: {exc}") from exc
+
     def has_access(self, model_id: int, user: str) -> bool:
         """Whether the registry lets ``user`` run an ALLOWLIST model (owner or granted)."""
         try:

@@ -1,15 +1,19 @@
-"""`artisan models`: pin an ONNX file in the asset store and register it on chain."""
+"""`artisan models`: register ONNX models (pinned in this machine's asset store), list and
+show what the registry holds, write a sample model."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from artisan.chain.actions import ModelSpec
 from artisan.domain.types import ZERO_ADDRESS, Access, PricingKind, normalize_address
 from artisan.errors import ArtisanError, DomainError
+
+if TYPE_CHECKING:
+    from artisan.chain.ledger_reads import LedgerViews, RegisteredModel
 
 models_app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -123,3 +127,95 @@ def register(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     json_line({"modelId": model_id, "cid": asset.cid, "owner": owner.address})
+
+
+def _registry_reads() -> tuple[LedgerViews, int]:
+    """The deployment's registry reads (``LedgerViews``) and how many models it holds."""
+    from artisan.chain.contracts import Deployment
+    from artisan.chain.ledger_reads import LedgerViews
+    from artisan.chain.protocol import attach
+    from artisan.chain.signer import connect
+    from artisan.cli.common import console, settings_or_exit
+
+    settings = settings_or_exit()
+    if not settings.rpc_url:
+        console.print("[red]ARTISAN_RPC_URL is not set: the registry is read from a node[/red]")
+        raise typer.Exit(2)
+    protocol = attach(connect(settings.rpc_url), Deployment.load(settings.deployment_file),
+                      settings.artifacts_dir)  # fmt: skip
+    views = LedgerViews(protocol, settings.rpc_url)
+    return views, views.model_count()
+
+
+def _model_json(model: RegisteredModel) -> dict[str, object]:
+    from artisan.executor.assets import cid_of
+
+    t = model.terms
+    return {
+        "modelId": model.model_id, "cid": cid_of(model.cid_digest), "owner": t.owner,
+        "access": model.access.name.lower(), "sizeClass": t.size_class,
+        "parentId": t.parent_id, "pricing": t.pricing_kind.name.lower(),
+        "fixedPrice": str(t.fixed_price), "thresholds": [str(x) for x in t.thresholds],
+        "prices": [str(x) for x in t.prices], "remixShareBps": t.remix_share_bps,
+        "daoTreasury": t.dao_treasury, "daoShareBps": t.dao_share_bps,
+    }  # fmt: skip
+
+
+@models_app.command("list")
+def list_models(
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
+) -> None:
+    """Every registered model: id, CID, owner, access and price."""
+    from rich.table import Table
+
+    from artisan.cli.common import console, fail, json_line
+
+    try:
+        views, count = _registry_reads()
+        found = [m for m in (views.model(i) for i in range(1, count + 1)) if m is not None]
+        views.close()
+    except ArtisanError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        for model in found:
+            json_line(_model_json(model))
+        return
+    table = Table("id", "CID", "owner", "access", "price (wei per run, before metering)")
+    for model in found:
+        t = model.terms
+        price = (str(t.fixed_price) if t.pricing_kind is PricingKind.FIXED
+                 else ", ".join(f"from {n}: {p}" for n, p in zip(t.thresholds, t.prices,
+                                                                 strict=True)))  # fmt: skip
+        cid = str(_model_json(model)["cid"])
+        table.add_row(str(model.model_id), cid, t.owner, model.access.name.lower(), price)
+    console.print(table)
+    console.print(f"{len(found)} models")
+
+
+@models_app.command("show")
+def show_model(model_id: int = typer.Argument(..., help="the model's id")) -> None:
+    """One registered model's terms, as JSON."""
+    from artisan.cli.common import console, fail, json_line
+
+    try:
+        views, _count = _registry_reads()
+        model = views.model(model_id)
+        views.close()
+    except ArtisanError as exc:
+        raise fail(exc) from exc
+    if model is None:
+        console.print(f"[red]no model {model_id} is registered[/red]")
+        raise typer.Exit(1)
+    json_line(_model_json(model))
+
+
+@models_app.command("sample")
+def sample(
+    path: Annotated[Path, typer.Argument(dir_okay=False, help="where to write the .onnx file")],
+) -> None:
+    """Write a small sample model: row sums, float32 [batch, n] -> [batch, 1]."""
+    from artisan.cli.common import console
+    from artisan.executor.provider_probe import row_sum
+
+    path.write_bytes(row_sum())
+    console.print(f"wrote {path}: y = sum(x, axis=1), x float32 [batch, n]")

@@ -10,6 +10,8 @@
 - ``GET /v1/executions/{id}``: queued, ran, emitted, confirmed, rejected (with the ledger's
   reason) or failed (with why).
 - ``GET /v1/assets/{cid}``: an asset's bytes, re-hashed against the CID on the way out.
+- ``GET /v1/models``: registered models, with their terms and, where this executor holds the
+  file, the inputs a request sends (``?first=N&after=ID`` pages through them).
 - ``GET /healthz``: the execution provider in use and where executions are recorded.
 
 Every refusal answers 4xx with ``{"error": {"code", "message"}}``; nothing refused is stored,
@@ -65,6 +67,7 @@ from artisan.executor.wire import (
     REQUEST_HEADER,
     SIGNATURE_HEADER,
     hex_bytes,
+    model_to_json,
     receipt_to_json,
     request_from_json,
     status_to_json,
@@ -298,6 +301,25 @@ class ExecutorApi:
             return JsonResponse({"error": {"code": "corrupt_asset", "message": str(exc)}}, 500)
         return Response(data, media_type="application/octet-stream", headers={"etag": f'"{cid}"'})
 
+    async def get_models(self, request: Request) -> Response:
+        """``GET /v1/models?first=N&after=ID``: registered models, ``first`` at a time."""
+        params = request.query_params
+        try:
+            first = int(params.get("first", "100"))
+            after = int(params.get("after", "0"))
+        except ValueError:
+            return _malformed("first and after must be integers")
+        if not 1 <= first <= 1000 or after < 0:
+            return _malformed("first must be 1..1000 and after >= 0")
+        try:
+            views, more = await run_in_threadpool(self.service.models, after, first)
+        except ChainError as exc:
+            return error_response(exc)
+        return JsonResponse({
+            "models": [model_to_json(v) for v in views],
+            "next": None if more is None else str(more),
+        })  # fmt: skip
+
     async def healthz(self, request: Request) -> Response:
         admission = self.service.admission
         return JsonResponse(
@@ -326,6 +348,7 @@ def create_app(
                 "/v1/executions/{execution_id}", answers_in_json(api.get_execution), methods=["GET"]
             ),
             Route("/v1/assets/{cid}", answers_in_json(api.get_asset), methods=["GET"]),
+            Route("/v1/models", answers_in_json(api.get_models), methods=["GET"]),
             Route("/healthz", answers_in_json(api.healthz), methods=["GET"]),
         ],
         exception_handlers={HTTPException: _http_error},
@@ -337,8 +360,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     message = {
-        404: f"no {request.url.path} here: the API serves /v1/executions, /v1/assets/{{cid}}"
-        " and /healthz",
+        404: f"no {request.url.path} here: the API serves /v1/executions, /v1/models,"
+        " /v1/assets/{cid} and /healthz",
         405: f"{request.method} is not served at {request.url.path}",
     }.get(exc.status_code, str(exc.detail))
     return _error(exc.status_code, code, message)

@@ -32,6 +32,7 @@ class ChainReader(Protocol):
     def rates(self) -> tuple[int, Rates]: ...
     def account(self, user: str, nonce: int, model_id: int) -> Account: ...
     def has_code(self, address: str) -> bool: ...
+    def model_count(self) -> int: ...
 
 
 class _TtlCache(Generic[K, T]):
@@ -69,6 +70,10 @@ class ModelCatalog:
 
     def model(self, model_id: int) -> RegisteredModel | None:
         return self._models.get(model_id, lambda: self.chain.model(model_id))
+
+    def model_count(self) -> int:
+        """How many models the registry holds (ids are 1..count); not cached."""
+        return self.chain.model_count()
 
     def has_access(self, model_id: int, user: str) -> bool:
         granted = self._grants.get((model_id, user), lambda: self.chain.has_access(model_id, user))

@@ -21,6 +21,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from artisan.chain.ledger_reads import RegisteredModel
 from artisan.domain.metering import meter_cost, model_price
 from artisan.domain.types import InferenceRequest, Meter
 from artisan.executor.admission import Admission, Admitted
@@ -32,8 +33,8 @@ from artisan.executor.measure import BatchShare
 from artisan.executor.model_limits import ModelLimits, load_limits
 from artisan.executor.recorder import GroupRecorder
 from artisan.executor.records import Completed, ExecutionBook, Status, StatusView
-from artisan.executor.refusals import InputDigestMismatch
-from artisan.executor.sessions import Tensors
+from artisan.executor.refusals import InputDigestMismatch, Refused
+from artisan.executor.sessions import InputSpec, Tensors
 from artisan.executor.tensors import encode_tensors
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,17 @@ class Ticket:
     execution_id: bytes
     quote: int
     receipt: Future[Receipt]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelView:
+    """A registered model as ``GET /v1/models`` shows it."""
+
+    model: RegisteredModel
+    cid: str
+    pinned: bool  # this executor's store holds the file: it can serve the model
+    inputs: tuple[InputSpec, ...]  # what a request sends (empty when not pinned)
+    problem: str | None  # why a pinned model cannot be served, if it cannot
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +175,30 @@ class ExecutorService:
         upload is fed to. Unknown or unpinned models are refused here."""
         session = self.admission.session_of(model_id)
         return session.inputs[0].name if len(session.inputs) == 1 else None
+
+    def models(self, after: int = 0, first: int = 100) -> tuple[list[ModelView], int | None]:
+        """Registered models with ids above ``after`` (at most ``first``), as this executor
+        sees them: terms, whether its store holds the file, and the inputs a request sends;
+        and the id to continue after (None at the end)."""
+        admission = self.admission
+        count = admission.catalog.model_count()
+        last = min(count, after + first)
+        views = []
+        for model_id in range(after + 1, last + 1):
+            model = admission.catalog.model(model_id)
+            if model is None:
+                continue
+            cid = cid_of(model.cid_digest)
+            inputs: tuple[InputSpec, ...] = ()
+            problem = None
+            pinned = admission.store.has(cid)
+            if pinned:
+                try:
+                    inputs = admission.session_of(model_id).inputs
+                except Refused as exc:
+                    problem = str(exc)
+            views.append(ModelView(model, cid, pinned, inputs, problem))
+        return views, (last if last < count else None)
 
     def status(self, execution_id: bytes) -> StatusView | None:
         """Where an execution stands: this process's book first, then the sink."""

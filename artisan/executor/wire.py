@@ -13,7 +13,7 @@ from typing import Any
 
 from artisan.domain.types import UINT256_MAX, InferenceRequest, Meter
 from artisan.errors import DomainError
-from artisan.executor.engine import Receipt
+from artisan.executor.engine import ModelView, Receipt
 from artisan.executor.measure import BatchShare
 from artisan.executor.records import StatusView
 from artisan.executor.refusals import MalformedRequest
@@ -156,4 +156,32 @@ def status_to_json(v: StatusView) -> dict[str, Any]:
         "cost": None if v.cost is None else str(v.cost),
         "txHash": v.tx_hash,
         "blockNumber": v.block_number,
+    }
+
+
+def model_to_json(v: ModelView) -> dict[str, Any]:
+    t = v.model.terms
+    return {
+        "modelId": str(v.model.model_id),
+        "cid": v.cid,
+        "owner": t.owner,
+        "access": v.model.access.name.lower(),
+        "sizeClass": t.size_class,
+        "parentId": str(t.parent_id),
+        "pricing": {
+            "kind": t.pricing_kind.name.lower(),
+            "fixedPrice": str(t.fixed_price),
+            "thresholds": [str(x) for x in t.thresholds],
+            "prices": [str(x) for x in t.prices],
+        },
+        "served": v.pinned and v.problem is None,
+        "problem": v.problem if v.pinned else "its file is not in this executor's store",
+        "inputs": [
+            {
+                "name": i.name,
+                "dtype": str(i.dtype),
+                "shape": [d if d is not None else None for d in i.shape],
+            }
+            for i in v.inputs
+        ],
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from artisan.chain.actions import ModelSpec, register_model
 from artisan.chain.anvil import Anvil
 from artisan.chain.protocol import WAD
 from artisan.chain.signer import Signer
@@ -139,3 +141,27 @@ def test_restarted_executor_takes_back_unsettled_holds(
         for receipt in receipts:
             execution_id = bytes.fromhex(receipt["executionId"][2:])
             assert restarted.status(execution_id) is not None
+
+
+def test_models_are_listed_with_what_a_request_sends(api: Api) -> None:
+    """GET /v1/models: every registered model with its terms; a pinned one with its inputs, an
+    unloadable one with the reason, one whose file this executor lacks said so; paged."""
+    served = api.register(models.mlp(8, [16], 4, seed=40))
+    broken = api.register(models.corrupt(models.mlp(8, [16], 4, seed=41)))
+    elsewhere = ModelSpec(cid_digest=secrets.token_bytes(32), fixed_price=1)  # file not here
+    absent = register_model(api.deployer, api.protocol, elsewhere)
+    answer = api.client.http.get("/v1/models", params={"first": 1000}).json()
+    by_id = {int(m["modelId"]): m for m in answer["models"]}
+    assert answer["next"] is None and {served, broken, absent} <= set(by_id)
+    mine = by_id[served]
+    assert mine["served"] and mine["problem"] is None and mine["access"] == "public"
+    assert mine["inputs"] == [{"name": "x", "dtype": "float32", "shape": [None, 8]}]
+    assert mine["pricing"] == {"kind": "fixed", "fixedPrice": str(10**15), "thresholds": [],
+                               "prices": []}  # fmt: skip
+    assert not by_id[broken]["served"] and "cannot" in by_id[broken]["problem"]
+    lacking = by_id[absent]
+    assert not lacking["served"] and "not in this executor's store" in lacking["problem"]
+    page = api.client.http.get("/v1/models", params={"first": 1}).json()
+    assert len(page["models"]) == 1 and page["next"] == page["models"][0]["modelId"]
+    bad = api.client.http.get("/v1/models", params={"first": 0})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_request"

@@ -89,3 +89,30 @@ def test_models_register_refuses_a_broken_file_before_storing_anything(
     assert result.exit_code == 1 and "cannot load" in result.output
     assert not list((tmp_path / "data").rglob("bafk*"))
     assert protocol.registry.functions.modelCount().call() == before
+
+
+@pytest.mark.usefixtures("chain_snapshot")
+def test_models_sample_register_list_and_show(
+    protocol: Protocol, anvil: Anvil, tmp_path: Path
+) -> None:
+    """The sample model registers as any file would; `models list --json` gives one object a
+    line with it among them, and `models show` its terms; an unknown id exits 1, named."""
+    deployment = tmp_path / "deployment.json"
+    protocol.deployment.save(deployment)
+    env = {"ARTISAN_RPC_URL": anvil.rpc_url, "ARTISAN_DEPLOYMENT_FILE": str(deployment),
+           "ARTISAN_DATA_DIR": str(tmp_path / "data")}  # fmt: skip
+    runner, sample = CliRunner(), tmp_path / "sample.onnx"
+    assert runner.invoke(app, ["models", "sample", str(sample)]).exit_code == 0
+    registered = runner.invoke(app, ["models", "register", str(sample), "--pricing", "fixed:7"],
+                               env=env)  # fmt: skip
+    assert registered.exit_code == 0, registered.output
+    model_id = orjson.loads(registered.output)["modelId"]
+    listed = runner.invoke(app, ["models", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    rows = [orjson.loads(line) for line in listed.output.splitlines()]
+    assert [r["modelId"] for r in rows] == list(range(1, len(rows) + 1))
+    assert any(r["modelId"] == model_id and r["fixedPrice"] == "7" for r in rows)
+    shown = orjson.loads(runner.invoke(app, ["models", "show", str(model_id)], env=env).output)
+    assert shown["pricing"] == "fixed" and shown["access"] == "public"
+    missing = runner.invoke(app, ["models", "show", "999999"], env=env)
+    assert missing.exit_code == 1 and "no model 999999" in missing.output
