@@ -49,8 +49,12 @@ ANVIL_KEYS = frozenset({
     "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
     "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
 })  # fmt: skip
-KeyRole = Literal["deployer", "operator", "reward_publisher"]
-_DEV_DEFAULTS = {"deployer": ANVIL_DEPLOYER_KEY, "operator": ANVIL_OPERATOR_KEY}
+# anvil's third default account: the dev chain's user (`artisan account`, `escrow`, `run`).
+ANVIL_USER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
+KeyRole = Literal["deployer", "operator", "reward_publisher", "user"]
+_DEV_DEFAULTS = {
+    "deployer": ANVIL_DEPLOYER_KEY, "operator": ANVIL_OPERATOR_KEY, "user": ANVIL_USER_KEY,
+}  # fmt: skip
 
 
 def _problem(err: Any) -> str:
@@ -97,6 +101,11 @@ class Settings(BaseSettings):
         default=None, description="publishes epoch roots; empty: the deployer key"
     )
     reward_publisher_key_file: Path | None = None
+    # The user side: whose key `artisan account`, `escrow` and `run` sign with, and where the
+    # executor they send requests to listens.
+    user_key: SecretStr | None = None
+    user_key_file: Path | None = None
+    executor_url: str = Field(default="http://127.0.0.1:8600", description="an executor's API")
     reward_mint: bool = Field(
         default=False, description="dev chains: the publisher mints each epoch's total"
     )
@@ -109,7 +118,7 @@ class Settings(BaseSettings):
             return data
         values = dict(data)
         dev = str(values.get("dev", "")).strip().lower() in ("1", "true", "yes", "on")
-        for role in ("deployer", "operator", "reward_publisher"):
+        for role in ("deployer", "operator", "reward_publisher", "user"):
             field, env = f"{role}_key", f"ARTISAN_{role.upper()}_KEY"
             path = values.get(f"{field}_file")
             if path not in (None, ""):
@@ -174,6 +183,13 @@ class Settings(BaseSettings):
                 f"must be a postgresql:// URL, a libpq key=value string, or empty: {exc}"
             ) from exc
         return value
+
+    @field_validator("executor_url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL")
+        return value.rstrip("/")
 
     @field_validator("rpc_url")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from artisan.cli.account import account, escrow_app
 from artisan.cli.chain import deploy, node
 from artisan.cli.demo import demo
 from artisan.cli.emit import emit_command
@@ -16,6 +17,7 @@ from artisan.cli.executor import executor_app
 from artisan.cli.index import index_command
 from artisan.cli.models import models_app
 from artisan.cli.projections import projections_app
+from artisan.cli.run import run
 from artisan.cli.verify import verify_command
 
 app = typer.Typer(
@@ -48,6 +50,9 @@ app.command("node")(node)
 app.command("index")(index_command)
 app.command("emit")(emit_command)
 app.command("verify")(verify_command)
+app.command("account")(account)
+app.command("run")(run)
+app.add_typer(escrow_app, name="escrow")
 app.add_typer(executor_app, name="executor")
 app.add_typer(models_app, name="models")
 app.add_typer(projections_app, name="projections")
