@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +24,14 @@ from artisan.config import redact_url
 from artisan.errors import ChainError, ContractRevert
 
 
-def connect(rpc_url: str, timeout: float = 60.0) -> Web3:
+def connect(rpc_url: str, timeout: float = 60.0, *, wait_s: float = 0.0) -> Web3:
+    """web3 on ``rpc_url``; with ``wait_s``, a node still starting is waited for that long."""
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
-    if not w3.is_connected():
-        raise ChainError(f"cannot reach a JSON-RPC node at {redact_url(rpc_url)}")
+    deadline = time.monotonic() + wait_s
+    while not w3.is_connected():
+        if time.monotonic() >= deadline:
+            raise ChainError(f"cannot reach a JSON-RPC node at {redact_url(rpc_url)}")
+        time.sleep(0.2)
     return w3
 
 

@@ -13,7 +13,8 @@ from rich.console import Console
 from artisan.config import Settings, load_settings
 from artisan.errors import ArtisanError, ConfigError
 
-console = Console()
+# soft_wrap: a line printed to a pipe or a file stays one line (rich would wrap it at 80).
+console = Console(soft_wrap=True)
 
 
 def settings_or_exit() -> Settings:

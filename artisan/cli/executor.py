@@ -26,7 +26,8 @@ def serve(
 
     import uvicorn
 
-    from artisan.cli.common import console, settings_or_exit
+    from artisan.cli.common import console, fail, settings_or_exit
+    from artisan.config import redact_url
     from artisan.emitter.config import EmitterConfig
     from artisan.emitter.emitter import Emitter
     from artisan.environment import open_environment
@@ -74,9 +75,11 @@ def serve(
                 if worker is not None:
                     worker.start()
                 console.print(
-                    f"executor on http://{host}:{port} for ledger {protocol.deployment.ledger}"
-                    f" (chain {protocol.deployment.chain_id}), provider"
-                    f" {service.provider}"
+                    f"executor on http://{host}:{port}: node {redact_url(env.rpc_url)}, chain"
+                    f" {protocol.deployment.chain_id}, ledger {protocol.deployment.ledger}"
+                    f" (from {settings.deployment_file}), models on {service.provider},"
+                    f" {'emitting' if emit else 'not emitting'} as {env.operator().address}",
+                    soft_wrap=True,
                 )
                 try:
                     # Bounded: at most 512 connections at once (more get 503), idle keep-alive
@@ -91,5 +94,4 @@ def serve(
                         with contextlib.suppress(ArtisanError):
                             emitter.close()
     except ArtisanError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+        raise fail(exc) from exc

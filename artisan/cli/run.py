@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 
 from artisan.cli.account import art, parse_art, user_side
@@ -72,6 +73,7 @@ def run(
         d = protocol.deployment
         client = ExecutorClient.connect(executor or settings.executor_url, chain_id=d.chain_id,
                                         ledger=d.ledger)  # fmt: skip
+        _wait_for_executor(client, 60.0)
         signed = client.sign(user.account.key, user.address, model_id, tensors,
                              max_cost=parse_art(max_cost), priority=priority)  # fmt: skip
         ran = client.submit(signed, npy=npy)
@@ -92,12 +94,31 @@ def run(
         json_line(result)
         return
     console.print(f"execution {execution_id}: {view['status']}")
-    console.print(f"output    {ran['outputCid']}: {outputs}")
+    console.print(f"output    {ran['outputCid']}: {orjson.dumps(outputs).decode()}",
+                  soft_wrap=True)  # fmt: skip
     console.print(f"cost      {result['cost']} $ART (quoted {result['quote']}, at most {max_cost})")
     for split in splits:
         console.print(f"  {split['amount']:>24} $ART to the {split['role']} {split['recipient']}")
     if view.get("txHash"):
         console.print(f"recorded  in transaction {view['txHash']}, block {view['blockNumber']}")
+
+
+def _wait_for_executor(client: Any, seconds: float) -> None:
+    """An executor that is still starting (loading its models) is waited for."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client.health()
+            return
+        except httpx.TransportError as exc:
+            if time.monotonic() >= deadline:
+                raise ArtisanError(
+                    f"no executor answers at {client.http.base_url}: {exc} (start one with"
+                    " `artisan executor serve`, or name another with --executor)"
+                ) from None
+            time.sleep(0.5)
 
 
 def _confirmed(client: Any, execution_id: str, timeout: float, quiet: bool) -> Any:
