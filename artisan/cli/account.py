@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from artisan.cli.common import console, fail, json_line, settings_or_exit
+from artisan.domain.types import SettlementRole
 from artisan.errors import ArtisanError, ConfigError
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ escrow_app = typer.Typer(no_args_is_help=True, add_completion=False,
                          help="Move $ART into or out of your escrow on the ledger.")  # fmt: skip
 
 WAD = 10**18
+# The ledger's Settlement roles in words, by their number: creator, operator, treasury, ...
+ROLES = tuple(role.name.lower().replace("_", " ") for role in SettlementRole)
 
 
 def parse_art(text: str) -> int:

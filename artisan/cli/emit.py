@@ -35,6 +35,7 @@ def emit_command(
     import logging
     import os
     import signal
+    import threading
 
     from artisan.chain.contracts import Deployment
     from artisan.emitter.emitter import CRASH_POINTS, Emitter, wait_idle
@@ -70,7 +71,12 @@ def emit_command(
                 if until_idle:
                     wait_idle(emitter, timeout)
                 else:
-                    emitter.run()
+                    stop = threading.Event()
+                    for sig in (signal.SIGINT, signal.SIGTERM):  # both stop it between passes
+                        signal.signal(sig, lambda _s, _f: stop.set())
+                    console.print(f"emitting executions to {ledger} on chain {settings.chain_id}",
+                                  soft_wrap=True)  # fmt: skip
+                    emitter.run(stop=stop)
         finally:
             db.close()
     except ArtisanError as exc:

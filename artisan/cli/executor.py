@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
-executor_app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+executor_app = typer.Typer(
+    no_args_is_help=True, add_completion=False,
+    help="Run models for signed requests and put them on chain.",
+)  # fmt: skip
 
 
 @executor_app.command("serve")
@@ -26,7 +29,7 @@ def serve(
 
     import uvicorn
 
-    from artisan.cli.common import console, fail, settings_or_exit
+    from artisan.cli.common import console, fail, settings_or_exit, stop_on_sigterm
     from artisan.config import redact_url
     from artisan.emitter.config import EmitterConfig
     from artisan.emitter.emitter import Emitter
@@ -81,12 +84,18 @@ def serve(
                     f" {'emitting' if emit else 'not emitting'} as {env.operator().address}",
                     soft_wrap=True,
                 )
+                # uvicorn shuts down on SIGINT or SIGTERM, then raises the signal again for
+                # the handler it found: ours turns SIGTERM into KeyboardInterrupt too, so the
+                # emitter and the executor are closed below in either case.
+                stop_on_sigterm()
                 try:
                     # Bounded: at most 512 connections at once (more get 503), idle keep-alive
                     # connections closed after 5 s, request heads at most 64 KiB.
                     uvicorn.run(app, host=host, port=port, log_level="info",
                                 limit_concurrency=512, timeout_keep_alive=5,
                                 h11_max_incomplete_event_size=64 * 1024)  # fmt: skip
+                except KeyboardInterrupt:
+                    console.print("executor stopped")
                 finally:
                     stop.set()
                     if worker is not None and emitter is not None:

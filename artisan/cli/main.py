@@ -13,6 +13,7 @@ from artisan.cli.account import account, escrow_app
 from artisan.cli.chain import deploy, node
 from artisan.cli.demo import demo
 from artisan.cli.emit import emit_command
+from artisan.cli.executions import executions_app
 from artisan.cli.executor import executor_app
 from artisan.cli.index import index_command
 from artisan.cli.models import models_app
@@ -53,6 +54,7 @@ app.command("verify")(verify_command)
 app.command("account")(account)
 app.command("run")(run)
 app.add_typer(escrow_app, name="escrow")
+app.add_typer(executions_app, name="executions")
 app.add_typer(executor_app, name="executor")
 app.add_typer(models_app, name="models")
 app.add_typer(projections_app, name="projections")

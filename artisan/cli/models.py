@@ -15,7 +15,10 @@ from artisan.errors import ArtisanError, DomainError
 if TYPE_CHECKING:
     from artisan.chain.ledger_reads import LedgerViews, RegisteredModel
 
-models_app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+models_app = typer.Typer(
+    no_args_is_help=True, add_completion=False,
+    help="Register ONNX models; list and show what is registered.",
+)  # fmt: skip
 
 
 def parse_pricing(text: str) -> tuple[PricingKind, int, tuple[int, ...], tuple[int, ...]]:

@@ -16,11 +16,9 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from artisan.cli.account import art, parse_art, user_side
+from artisan.cli.account import ROLES, art, parse_art, user_side
 from artisan.cli.common import console, fail, json_line, settings_or_exit
 from artisan.errors import ArtisanError, ConfigError
-
-ROLES = ("creator", "operator", "treasury", "dao", "remix ancestor")
 
 
 def read_inputs(path: Path) -> tuple[dict[str, Any], bool]:

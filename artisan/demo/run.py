@@ -286,7 +286,8 @@ def run_demo(settings: Settings, console: Console | None = None) -> DemoState:
         console.print(f"[bold]Artisan demo[/bold]: {where}, chain {chain}")
         # Its own record: a demo never replaces the deployment the services use.
         protocol = env.deploy(settings.data_dir / "demo-deployment.json")
-        console.print(f"  deployed: {protocol.deployment.addresses()}")
+        for name, where in protocol.deployment.addresses().items():
+            console.print(f"  deployed {name:<18} {where}")
         state = DemoState(env, protocol, console, env.deployer(), env.operator())
         for stage in STAGES:
             console.print(f"[bold cyan]{(stage.__doc__ or stage.__name__).strip()}[/bold cyan]")

@@ -41,6 +41,9 @@ WIRE_DTYPES = frozenset(
 )  # fmt: skip
 
 
+_KIND_WORDS = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers with a fraction",
+               "U": "text", "S": "text", "O": "a mix of kinds (or uneven rows)"}  # fmt: skip
+
 # JSON values of which numpy kinds each target kind takes: no float into an int, no int into a bool.
 _ACCEPTS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
 
@@ -223,7 +226,8 @@ def from_json(name: str, value: Any, limits: TensorLimits = LIMITS) -> Tensor:
         raw = np.asarray(data)
         target = np.dtype(dtype)
         if raw.size and raw.dtype.kind not in _ACCEPTS[target.kind]:
-            raise InvalidInput(f"input {name!r}: {raw.dtype.kind!r}-kind values given for {dtype}")
+            given = _KIND_WORDS.get(raw.dtype.kind, "values of another kind")
+            raise InvalidInput(f"input {name!r}: {given} given where {dtype} values are expected")
         flat = raw.astype(target).reshape(-1)
         # Integers must fit exactly: numpy's cast would wrap 300 into a uint8 silently.
         if target.kind in "iu" and raw.size and not np.array_equal(flat, raw.reshape(-1)):

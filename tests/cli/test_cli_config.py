@@ -9,12 +9,15 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from artisan.chain.anvil import free_port
+from artisan.chain.anvil import Anvil, free_port
+from artisan.chain.protocol import Protocol
 from artisan.config import REPO_ROOT
+from artisan.storage.database import Database
 from tests.processes import Child
 
 
@@ -104,3 +107,32 @@ def test_a_cpu_machine_sees_no_onnx_runtime_error(tmp_path: Path) -> None:
     if result.stdout.strip() != "CPUExecutionProvider":
         pytest.skip("CUDA loads here: nothing to hush")
     assert "Failed to load library" not in result.stderr and "onnxruntime" not in result.stderr
+
+
+@pytest.mark.usefixtures("chain_snapshot")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_executor_serve_and_emit_stop_on_either_signal(
+    protocol: Protocol, anvil: Anvil, fresh_db: Database, tmp_path: Path, signum: int
+) -> None:
+    """`executor serve` and `emit` each end on SIGINT and on SIGTERM alike, exit 0, and free
+    what they held (the executor's port)."""
+    deployment = tmp_path / "deployment.json"
+    protocol.deployment.save(deployment)
+    env = clean_env(
+        ARTISAN_RPC_URL=anvil.rpc_url, ARTISAN_DEPLOYMENT_FILE=str(deployment),
+        ARTISAN_DATABASE_URL=fresh_db.url, ARTISAN_DATA_DIR=str(tmp_path / "data"),
+    )  # fmt: skip
+    port = free_port()
+    serve = [sys.executable, "-m", "artisan.cli", "executor", "serve", "--port", str(port)]
+    with Child(serve, env=env, stderr=tmp_path / "serve.txt", cwd=REPO_ROOT) as executor:
+        executor.until(lambda line: "executor on" in line, timeout=60.0)
+        deadline = time.monotonic() + 30
+        while not _port_open(port):  # the line comes just before uvicorn listens
+            assert time.monotonic() < deadline, executor.stderr_text()
+            time.sleep(0.1)
+        assert executor.stop(signum) == 0, executor.stderr_text()
+    assert not _port_open(port)
+    emit = [sys.executable, "-m", "artisan.cli", "emit"]
+    with Child(emit, env=env, stderr=tmp_path / "emit.txt", cwd=REPO_ROOT) as emitter:
+        emitter.until(lambda line: "emitting executions" in line, timeout=60.0)
+        assert emitter.stop(signum) == 0, emitter.stderr_text()

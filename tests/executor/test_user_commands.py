@@ -109,6 +109,17 @@ def test_deposit_look_run_and_withdraw(served: tuple[Api, str], tmp_path: Path) 
     output = ran["output"]
     assert isinstance(output, dict) and output["y"]["shape"] == [1, 4]
 
+    listed = cli.invoke(app, ["executions", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    mine = [orjson.loads(text) for text in listed.stdout.splitlines()]
+    assert [m["executionId"] for m in mine] == [ran["executionId"]]
+    shown = line("executions", "show", str(ran["executionId"]))
+    assert shown["cost"] == ran["cost"] and shown["splits"] == splits
+    assert shown["txHash"] == ran["txHash"] and shown["modelId"] == model
+    unknown = cli.invoke(app, ["executions", "show", "0x" + "00" * 32], env=env)
+    assert unknown.exit_code == 1 and "no execution" in unknown.output
+    assert cli.invoke(app, ["executions", "show", "0x12"], env=env).exit_code == 2
+
     after = line("account", "--json")
     assert Decimal(str(after["escrow"])) == 5 - Decimal(str(ran["cost"]))
     asked = line("escrow", "withdraw", "1")
