@@ -72,6 +72,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=REPO_ROOT / ".data", description="embedded Postgres, assets")
     database_url: str = Field(default="", description="empty: an embedded Postgres in data_dir")
+    read_database_url: str = Field(
+        default="", description="where the API reads (a replica); empty: the main database"
+    )
+    api_max_lag_blocks: int = Field(
+        default=10, ge=0, description="/ready: how far the projections may trail the indexer"
+    )
     rpc_url: str = Field(default="", description="empty: a local anvil from node_modules")
     chain_id: int = Field(default=31337, gt=0)
     dev: bool = Field(default=False, description="development mode: anvil's public keys allowed")
@@ -171,7 +177,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} cannot be created: {parent} is not a writable directory")
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
     def _is_postgres_url(cls, value: str) -> str:
         if not value:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from artisan.cli.account import account, escrow_app
+from artisan.cli.api import api_app
 from artisan.cli.chain import deploy, node
 from artisan.cli.demo import demo
 from artisan.cli.emit import emit_command
@@ -55,6 +56,7 @@ app.command("account")(account)
 app.command("run")(run)
 app.add_typer(escrow_app, name="escrow")
 app.add_typer(executions_app, name="executions")
+app.add_typer(api_app, name="api")
 app.add_typer(executor_app, name="executor")
 app.add_typer(models_app, name="models")
 app.add_typer(projections_app, name="projections")

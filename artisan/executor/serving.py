@@ -15,10 +15,18 @@ from artisan.executor.errors import ExecutorError
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, start_timeout: float = 10.0
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    start_timeout: float = 10.0,
+    lifespan: bool = False,
 ) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL (port 0: a free port)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    """Serve ``app`` until the block ends; yields its base URL (port 0: a free port).
+    ``lifespan``: run the app's startup and shutdown (the GraphQL API opens its pool there)."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on" if lifespan else "off"
+    )
     server = uvicorn.Server(config)
     # uvicorn installs signal handlers only on the main thread, so a thread leaves them be.
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)

@@ -1,0 +1,47 @@
+"""`artisan api serve`: the GraphQL API (docs/API.md) over the read models."""
+
+from __future__ import annotations
+
+import typer
+
+from artisan.cli.common import console, fail, settings_or_exit, stop_on_sigterm
+from artisan.errors import ArtisanError
+
+api_app = typer.Typer(
+    no_args_is_help=True, add_completion=False,
+    help="Serve the GraphQL API that dashboards, auditors and analysts query.",
+)  # fmt: skip
+
+
+@api_app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+    port: int = typer.Option(8700, help="port to listen on"),
+    chain_id: int | None = typer.Option(None, help="default: the only indexed chain"),
+) -> None:
+    """Serve /graphql, /health and /ready until stopped."""
+    import uvicorn
+
+    from artisan.config import redact_url
+    from artisan.graphql.app import create_app
+    from artisan.projections.admin import chain_of
+    from artisan.storage.database import open_database
+
+    settings = settings_or_exit()
+    try:
+        db = open_database(settings)
+        chain = chain_of(db, chain_id)
+        read_url = settings.read_database_url or db.url
+        app = create_app(read_url, chain_id=chain, max_lag_blocks=settings.api_max_lag_blocks)
+        console.print(f"GraphQL on http://{host}:{port}/graphql for chain {chain}, reading"
+                      f" {redact_url(read_url)}")  # fmt: skip
+        stop_on_sigterm()
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="info", limit_concurrency=512,
+                        timeout_keep_alive=5)  # fmt: skip
+        except KeyboardInterrupt:
+            console.print("API stopped")
+        finally:
+            db.close()
+    except ArtisanError as exc:
+        raise fail(exc) from exc

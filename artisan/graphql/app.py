@@ -1,0 +1,122 @@
+"""The API process: strawberry's GraphQL on Starlette, one read snapshot per request.
+
+- ``/graphql``: POST and GET. Every request takes a pooled connection and opens one
+  read-only REPEATABLE READ transaction for all of its fields, so they agree with each other
+  and with ``_meta`` however the projections move meanwhile. No in-browser IDE yet:
+  strawberry's GraphiQL loads its scripts from a CDN, and nothing here may.
+- ``/health``: the process is up.
+- ``/ready``: the database answers and the projections are within ``max_lag_blocks`` of the
+  indexer; 503 with the reason otherwise.
+
+The pool reads ``read_url`` (``ARTISAN_READ_DATABASE_URL``, default the main database), so API
+replicas can read from a streaming replica.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from psycopg import AsyncConnection, IsolationLevel
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from artisan.graphql import blocks
+from artisan.graphql.schema import build_schema
+
+STATEMENT_TIMEOUT_MS = 5_000
+
+
+class _Json(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class _GraphQL(GraphQL[dict[str, Any], None]):
+    async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
+        return {"conn": request.state.conn, "chain_id": request.state.chain_id}
+
+
+class _Snapshot:
+    """Wraps the GraphQL app: one pooled connection, one read-only transaction, per request."""
+
+    def __init__(self, app: ASGIApp, state: dict[str, Any]) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = self.state["pool"]
+        async with pool.connection() as conn, conn.transaction():
+            scope.setdefault("state", {}).update(conn=conn, chain_id=self.state["chain_id"])
+            await self.app(scope, receive, send)
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    await conn.set_read_only(True)
+    await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
+
+
+def create_app(read_url: str, *, chain_id: int, max_lag_blocks: int = 10) -> Starlette:
+    """The API app reading ``read_url``; the pool opens and closes with the app's lifespan."""
+    state: dict[str, Any] = {"chain_id": chain_id}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            read_url, min_size=1, max_size=10, open=False, configure=_configure,
+            kwargs={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
+        )  # fmt: skip
+        await pool.open()
+        state["pool"] = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    async def health(_request: Request) -> Response:
+        return _Json({"status": "ok"})
+
+    async def ready(_request: Request) -> Response:
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = state["pool"]
+        try:
+            async with pool.connection(timeout=2.0) as conn, conn.transaction():
+                top = await blocks.head(conn, chain_id)
+                cur = await conn.execute(
+                    "SELECT block_number FROM indexer_checkpoints WHERE chain_id = %s",
+                    (chain_id,),
+                )
+                row = await cur.fetchone()
+        except Exception as exc:  # any failure to read is "not ready", with its reason
+            return _Json({"ready": False, "reason": f"the database does not answer: {exc}"},
+                         status_code=503)  # fmt: skip
+        if row is None or top is None:
+            return _Json({"ready": False, "reason": "nothing is indexed and projected yet"},
+                         status_code=503)  # fmt: skip
+        lag = int(row[0]) - top
+        if lag > max_lag_blocks:
+            return _Json({"ready": False, "lag_blocks": lag,
+                          "reason": f"the projections are {lag} blocks behind the indexer"
+                                    f" (at most {max_lag_blocks})"},
+                         status_code=503)  # fmt: skip
+        return _Json({"ready": True, "block": top, "lag_blocks": lag})
+
+    graphql = _GraphQL(build_schema(), graphql_ide=None, allow_queries_via_get=True)
+    return Starlette(
+        routes=[
+            Route("/graphql", _Snapshot(graphql, state), methods=["GET", "POST"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

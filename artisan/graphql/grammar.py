@@ -1,0 +1,203 @@
+"""graph-node's query grammar, compiled to SQL: `where` filters with their suffixes, `and`/`or`,
+`_change_block`, `orderBy`/`orderDirection`, `first`/`skip`.
+
+An entity's columns are declared once (``Column``: its GraphQL name, its SQL column, its kind);
+the filter input type (``schema``) and the SQL here both come from that declaration, so the
+suffixes a field offers are exactly the ones it can be compiled for. Suffix sets per kind, and
+the error texts, are graph-node's (docs/API.md lists them). Identifiers are composed with
+``psycopg.sql``; values always travel as parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from psycopg import sql
+from psycopg.sql import Composable
+
+from artisan.graphql.errors import QueryError
+
+
+class Kind(Enum):
+    """A column's GraphQL scalar, which decides its filter suffixes."""
+
+    ID = "ID"
+    STRING = "String"
+    BYTES = "Bytes"
+    BIG_INT = "BigInt"
+    INT = "Int"
+    BOOLEAN = "Boolean"
+
+
+_ORDERED = ("", "_not", "_gt", "_lt", "_gte", "_lte", "_in", "_not_in")
+_TEXT = ("_contains", "_not_contains", "_starts_with", "_not_starts_with", "_ends_with",
+         "_not_ends_with")  # fmt: skip
+SUFFIXES: dict[Kind, tuple[str, ...]] = {
+    Kind.ID: _ORDERED,
+    Kind.BIG_INT: _ORDERED,
+    Kind.INT: _ORDERED,
+    Kind.BOOLEAN: ("", "_not", "_in", "_not_in"),
+    Kind.BYTES: (*_ORDERED, "_contains", "_not_contains"),
+    Kind.STRING: (*_ORDERED, *_TEXT, *(s + "_nocase" for s in _TEXT)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str  # as GraphQL spells it (graph-node's camelCase)
+    sql: str  # the column (or SQL expression over the entity's table alias ``t``)
+    kind: Kind
+    expression: bool = False  # ``sql`` is an expression, not a bare column name
+
+    def ref(self) -> Composable:
+        return sql.SQL(self.sql) if self.expression else sql.Identifier("t", self.sql)
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A filter on an entity, as SQL: a condition and its parameters."""
+
+    condition: Composable
+    params: dict[str, Any]
+
+
+class _Params:
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: Any) -> Composable:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return sql.Placeholder(name)
+
+
+def compile_filter(
+    entity: str, columns: Mapping[str, Column], where: Mapping[str, Any] | None, block_col: str
+) -> Filter:
+    """``where`` (field suffix -> value, ``and``/``or`` lists, ``_change_block``) as SQL."""
+    params = _Params()
+    condition = _conjunction(entity, columns, where or {}, params, block_col)
+    return Filter(condition, params.values)
+
+
+def _conjunction(
+    entity: str,
+    columns: Mapping[str, Column],
+    where: Mapping[str, Any],
+    params: _Params,
+    block_col: str,
+) -> Composable:
+    parts: list[Composable] = []
+    present = {k: v for k, v in where.items() if v is not None}
+    if "or" in present and len(present) > 1:
+        others = ", ".join(sorted(k for k in present if k != "or"))
+        raise QueryError(
+            "Cannot mix column filters with 'or' operator at the same level. Found column"
+            f" filter(s) {others} alongside 'or' operator."
+        )
+    for key, value in present.items():
+        if key in ("and", "or"):
+            subs = [_conjunction(entity, columns, sub or {}, params, block_col) for sub in value]
+            joiner = sql.SQL(" AND ") if key == "and" else sql.SQL(" OR ")
+            parts.append(sql.SQL("({})").format(joiner.join(subs or [sql.SQL("TRUE")])))
+        elif key == "_change_block":
+            gte = value["number_gte"] if isinstance(value, Mapping) else value
+            parts.append(sql.SQL("{} >= {}").format(sql.SQL(block_col), params.add(int(gte))))
+        else:
+            parts.append(_condition(entity, columns, key, value, params))
+    return sql.SQL(" AND ").join(parts) if parts else sql.SQL("TRUE")
+
+
+def split_key(columns: Mapping[str, Column], key: str) -> tuple[Column, str] | None:
+    """``amount_not_in`` -> (the ``amount`` column, ``_not_in``): the longest field name that
+    the key starts with and whose kind has the rest as a suffix."""
+    for name in sorted(columns, key=len, reverse=True):
+        if key.startswith(name):
+            suffix = key[len(name) :]
+            if suffix in SUFFIXES[columns[name].kind]:
+                return columns[name], suffix
+    return None
+
+
+def _condition(
+    entity: str, columns: Mapping[str, Column], key: str, value: Any, params: _Params
+) -> Composable:
+    found = split_key(columns, key)
+    if found is None:
+        raise QueryError(f"Type `{entity}` has no field `{key}`")
+    column, suffix = found
+    ref = column.ref()
+    if suffix in ("_in", "_not_in"):
+        values = [_value(column, v) for v in value]
+        op = "= ANY({})" if suffix == "_in" else "<> ALL({})"
+        return sql.SQL("{} " + op).format(ref, params.add(values))
+    v = _value(column, value) if suffix not in _TEXT_SUFFIXES else value
+    simple = {"": "=", "_not": "<>", "_gt": ">", "_lt": "<", "_gte": ">=", "_lte": "<="}
+    if suffix in simple:
+        return sql.SQL("{} " + simple[suffix] + " {}").format(ref, params.add(v))
+    negated, base, nocase = suffix.startswith("_not_"), suffix, suffix.endswith("_nocase")
+    base = base.removeprefix("_not").removesuffix("_nocase")
+    text = str(value).lower() if column.kind is Kind.BYTES else str(value)
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = {"_contains": f"%{escaped}%", "_starts_with": f"{escaped}%",
+               "_ends_with": f"%{escaped}"}[base]  # fmt: skip
+    op = ("NOT " if negated else "") + ("ILIKE" if nocase else "LIKE")
+    return sql.SQL("{} " + op + " {}").format(ref, params.add(pattern))
+
+
+_TEXT_SUFFIXES = frozenset(s for kind in SUFFIXES.values() for s in kind if "contains" in s
+                           or "starts" in s or "ends" in s)  # fmt: skip
+
+
+def _value(column: Column, value: Any) -> Any:
+    """A filter value as the column stores it (Bytes and addresses are lowercase hex)."""
+    hex_text = isinstance(value, str) and value.startswith("0x")
+    if column.kind is Kind.BYTES or (column.kind in (Kind.ID, Kind.STRING) and hex_text):
+        return str(value).lower()
+    if column.kind in (Kind.BIG_INT, Kind.INT):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise QueryError(f"Filter not supported by value `{value}`: `{column.name}`") from None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    first: int
+    skip: int
+
+
+def page(first: int | None, skip: int | None, max_first: int, max_skip: int) -> Page:
+    """``first``/``skip`` checked against the limits, with graph-node's texts."""
+    first = 100 if first is None else first
+    skip = 0 if skip is None else skip
+    if not 0 <= first <= max_first:
+        raise QueryError(f"The `first` argument must be between 0 and {max_first}, but is {first}")
+    if not 0 <= skip <= max_skip:
+        raise QueryError(f"The `skip` argument must be between 0 and {max_skip}, but is {skip}")
+    return Page(first, skip)
+
+
+def order_by(
+    entity: str, columns: Mapping[str, Column], field: str | None, direction: str | None
+) -> Composable:
+    """``ORDER BY`` the field (default: the id), ties broken by the id: a total order."""
+    id_ref = columns["id"].ref()
+    desc = (direction or "asc") == "desc"
+    if field is None or field == "id":
+        return sql.SQL("{} {}").format(id_ref, sql.SQL("DESC" if desc else "ASC"))
+    column = columns.get(field)
+    if column is None:
+        raise QueryError(f"Ordering by `{field}` is not supported for type `{entity}`")
+    way = sql.SQL("DESC" if desc else "ASC")
+    return sql.SQL("{} {}, {} {}").format(column.ref(), way, id_ref, way)
+
+
+def select_list(columns: Sequence[Column]) -> Composable:
+    return sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(c.ref(), sql.Identifier(c.name)) for c in columns
+    )

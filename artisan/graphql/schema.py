@@ -1,0 +1,255 @@
+"""The GraphQL schema, in graph-node's grammar: for each entity a singular field by id and a
+plural one with `where`, `orderBy`, `orderDirection`, `first`, `skip` and `block`; `_meta`.
+
+Field names are graph-node's, so strawberry's automatic camel-casing is off. Filter inputs and
+orderBy enums are built from each entity's columns (``entities``); every query runs in the
+request's one snapshot (``app``), so all its fields agree with each other and with `_meta`.
+Limits (depth, aliases, tokens) answer in their own words: only unexpected errors are masked.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from typing import Any, Optional
+
+import strawberry
+from graphql import GraphQLError
+from psycopg import sql
+from psycopg.rows import dict_row
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext, Info
+
+from artisan.graphql import blocks
+from artisan.graphql.entities import ENTITIES, EXTRA_SELECT, Entity
+from artisan.graphql.errors import QueryError
+from artisan.graphql.grammar import SUFFIXES, Kind, compile_filter, order_by, page, select_list
+from artisan.graphql.scalars import SCALARS, BigInt, Bytes
+
+log = logging.getLogger(__name__)
+
+MAX_FIRST = 1000
+MAX_SKIP = 5000
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 5000
+
+
+@strawberry.enum(name="OrderDirection")
+class OrderDirection(enum.Enum):
+    asc = "asc"
+    desc = "desc"
+
+
+@strawberry.input(name="Block_height")
+class Block_height:
+    hash: Bytes | None = None
+    number: int | None = None
+    number_gte: int | None = None
+
+
+@strawberry.input(name="BlockChangedFilter")
+class BlockChangedFilter:
+    number_gte: int
+
+
+@strawberry.type(name="_Block_")
+class _Block_:
+    number: int
+    hash: Bytes | None
+    timestamp: int | None
+    parentHash: Bytes | None
+
+
+@strawberry.type(name="_Meta_")
+class _Meta_:
+    block: _Block_
+    deployment: str
+    hasIndexingErrors: bool
+
+
+_SCALAR_OF: dict[Kind, Any] = {
+    Kind.ID: strawberry.ID, Kind.STRING: str, Kind.BYTES: Bytes, Kind.BIG_INT: BigInt,
+    Kind.INT: int, Kind.BOOLEAN: bool,
+}  # fmt: skip
+
+
+def _optional(kind: Any) -> Any:
+    return Optional[kind]  # noqa: UP045 (a runtime annotation, built from a variable)
+
+
+def _list(kind: Any) -> Any:
+    return list[kind]
+
+
+def _filter_input(entity: Entity) -> type:
+    """``<Entity>_filter``: every column with every suffix its kind has, `and`, `or`,
+    `_change_block`."""
+    annotations: dict[str, Any] = {}
+    for column in entity.columns:
+        scalar = _SCALAR_OF[column.kind]
+        for suffix in SUFFIXES[column.kind]:
+            many = suffix in ("_in", "_not_in")
+            annotations[column.name + suffix] = _optional(_list(scalar) if many else scalar)
+    annotations["_change_block"] = _optional(BlockChangedFilter)
+    name = f"{entity.name}_filter"
+    cls = type(name, (), {"__annotations__": annotations, **dict.fromkeys(annotations)})
+    # `and` and `or` are Python keywords: attributes and_ / or_, named for GraphQL.
+    cls.__annotations__["and_"] = _optional(_list(_optional(cls)))
+    cls.__annotations__["or_"] = _optional(_list(_optional(cls)))
+    cls.and_ = strawberry.field(name="and", default=None)  # type: ignore[attr-defined]
+    cls.or_ = strawberry.field(name="or", default=None)  # type: ignore[attr-defined]
+    return strawberry.input(cls, name=name)
+
+
+def _order_enum(entity: Entity) -> Any:
+    members = {c.name: c.name for c in entity.columns}
+    make: Any = enum.Enum  # a name built at run time (mypy wants a literal)
+    values: Any = make(f"{entity.name}_orderBy", members)
+    return strawberry.enum(values)
+
+
+def as_dict(value: Any) -> dict[str, Any] | None:
+    """A filter input as a plain mapping (nested `and`/`or` too), unset fields left out."""
+    if value is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, item in vars(value).items():
+        if item is None:
+            continue
+        if key in ("and_", "or_"):
+            out[key[:-1]] = [as_dict(sub) or {} for sub in item]
+        elif key == "_change_block":
+            out[key] = {"number_gte": item.number_gte}
+        else:
+            out[key] = item
+    return out
+
+
+async def _rows(
+    info: Info, entity: Entity, where: dict[str, Any] | None, order: Any, direction: Any,
+    first: int | None, skip: int | None, block: Block_height | None,
+) -> list[Any]:  # fmt: skip
+    context = info.context
+    conn = context["conn"]
+    at = await blocks.as_of(conn, context["chain_id"], block)
+    limits = page(first, skip, MAX_FIRST, MAX_SKIP)
+    columns = entity.by_name
+    if entity.versioned:
+        as_of = sql.SQL("t.block_range @> {}::bigint").format(sql.Placeholder("block"))
+        changed = "lower(t.block_range)"
+    else:
+        assert entity.block_column is not None
+        as_of = sql.SQL("{} <= {}").format(sql.Identifier("t", entity.block_column),
+                                           sql.Placeholder("block"))  # fmt: skip
+        changed = f"t.{entity.block_column}"
+    compiled = compile_filter(entity.name, columns, where, changed)
+    selected = (*entity.columns, *EXTRA_SELECT.get(entity.name, ()))
+    query = sql.SQL(
+        "SELECT {cols} FROM {table} t WHERE {as_of} AND ({cond}) ORDER BY {order}"
+        " LIMIT {first} OFFSET {skip}"
+    ).format(
+        cols=select_list(selected), table=sql.Identifier(entity.table), as_of=as_of,
+        cond=compiled.condition,
+        order=order_by(entity.name, columns, None if order is None else order.value,
+                       None if direction is None else direction.value),
+        first=sql.Placeholder("first"), skip=sql.Placeholder("skip"),
+    )  # fmt: skip
+    params = {**compiled.params, "block": at, "first": limits.first, "skip": limits.skip}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        rows = await cur.fetchall()
+    convert = entity.convert or {}
+    return [entity.type(**{k: convert.get(k, _plain)(v) for k, v in row.items()}) for row in rows]
+
+
+def _plain(value: Any) -> Any:
+    return value
+
+
+def _fields(entity: Entity) -> dict[str, Any]:
+    """The singular and plural root fields of ``entity``, with graph-node's arguments."""
+    filter_type, order_type = _filter_input(entity), _order_enum(entity)
+
+    async def plural(
+        info: Info, skip: int | None = 0, first: int | None = 100,
+        orderBy: Any = None, orderDirection: OrderDirection | None = None,
+        where: Any = None, block: Block_height | None = None,
+    ) -> list[Any]:  # fmt: skip
+        return await _rows(info, entity, as_dict(where), orderBy, orderDirection, first, skip,
+                           block)  # fmt: skip
+
+    plural.__annotations__.update({
+        "orderBy": _optional(order_type), "where": _optional(filter_type),
+        "return": _list(entity.type),
+    })  # fmt: skip
+
+    async def singular(info: Info, id: strawberry.ID, block: Block_height | None = None) -> Any:
+        found = await _rows(info, entity, {"id": str(id)}, None, None, 1, 0, block)
+        return found[0] if found else None
+
+    singular.__annotations__["return"] = _optional(entity.type)
+    return {
+        entity.singular: strawberry.field(resolver=singular, name=entity.singular),
+        entity.plural: strawberry.field(resolver=plural, name=entity.plural),
+    }
+
+
+async def _meta(info: Info, block: Block_height | None = None) -> _Meta_:
+    conn, chain_id = info.context["conn"], info.context["chain_id"]
+    at = await blocks.as_of(conn, chain_id, block)
+    found = await blocks.canonical(conn, chain_id, at)
+    hashless = block is not None and block.number is not None and block.hash is None
+    return _Meta_(
+        block=_Block_(
+            number=found.number,
+            hash=None if hashless or found.hash is None else Bytes(found.hash),
+            timestamp=found.timestamp,
+            parentHash=None if found.parent_hash is None else Bytes(found.parent_hash),
+        ),
+        deployment=blocks.DEPLOYMENT,
+        hasIndexingErrors=False,
+    )
+
+
+def build_query() -> type:
+    fields: dict[str, Any] = {"_meta": strawberry.field(resolver=_meta, name="_meta")}
+    for entity in ENTITIES:
+        fields.update(_fields(entity))
+    return strawberry.type(type("Query", (), fields))
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Mask what is ours to fix, not what the client sent: refusals and limits stay readable."""
+    original = error.original_error
+    if original is None or isinstance(original, QueryError | ValueError):
+        return False
+    error_id = uuid.uuid4().hex[:12]
+    log.error("unexpected error %s in %s", error_id, error.path, exc_info=original)
+    error.extensions = {**(error.extensions or {}), "errorId": error_id}
+    return True
+
+
+class _Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """A client's mistake is the client's to read, logged at debug only; an unexpected
+        error is logged once, with its id, where it is masked (``_should_mask``)."""
+        for error in errors:
+            log.debug("query refused: %s", error.message)
+
+
+def build_schema() -> strawberry.Schema:
+    return _Schema(
+        query=build_query(),
+        config=StrawberryConfig(auto_camel_case=False, scalar_map=SCALARS),
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error."),
+        ],
+    )
