@@ -28,6 +28,7 @@ from artisan.chain.codec import meter_from_abi, rates_from_tuple, request_tuple,
 from artisan.chain.protocol import WAD
 from artisan.chain.signer import Signer
 from artisan.config import Settings
+from artisan.demo.api import stage_graphql
 from artisan.demo.pipeline import PIPELINE_STAGES
 from artisan.demo.state import Actor, DemoState, check
 from artisan.domain.eip712 import sign_request
@@ -261,6 +262,7 @@ STAGES = (
     stage_curation_feedback,
     stage_executor,
     *PIPELINE_STAGES,
+    stage_graphql,
 )
 
 

@@ -4,19 +4,27 @@ projections, the real app served by uvicorn over HTTP."""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
+from artisan.chain.anvil import free_port
+from artisan.config import REPO_ROOT
 from artisan.executor.serving import serve_in_thread
 from artisan.graphql.app import create_app
 from artisan.projections.runner import run_once
 from artisan.storage.database import Database
 from artisan.testing.seed import SeedWriter
 from artisan.testing.synthetic import HistoryGenerator, SyntheticBlock
+from tests.processes import Child
 from tests.projections.support import CHAIN_ID, fresh_store, write
 
 BLOCKS = 30
@@ -311,3 +319,35 @@ def test_a_reorg_under_a_serving_api_replaces_the_orphaned_executions(
 
 def r_id(row: Any) -> str:
     return str(orjson.loads(row.args_json)["executionId"]).lower()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_artisan_api_serve_answers_and_stops_on_either_signal(
+    seeded: tuple[Database, History], tmp_path: Path, signum: int
+) -> None:
+    """The real command: serves the seeded store, then ends on SIGINT or SIGTERM, exit 0,
+    and frees its port."""
+    db, _ = seeded
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISAN_")}
+    env.update(ARTISAN_DEV="1", ARTISAN_DATABASE_URL=db.url, ARTISAN_DATA_DIR=str(tmp_path))
+    port = free_port()
+    command = [sys.executable, "-m", "artisan.cli", "api", "serve", "--port", str(port),
+               "--chain-id", str(CHAIN_ID)]  # fmt: skip
+    with Child(command, env=env, stderr=tmp_path / "api.txt", cwd=REPO_ROOT) as api:
+        api.until(lambda line: "GraphQL on" in line, timeout=60.0)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:  # the line comes just before uvicorn listens
+            try:
+                ready = httpx.get(url + "/ready", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, api.stderr_text()
+                time.sleep(0.1)
+        assert ready.json()["ready"] is True
+        with httpx.Client(base_url=url) as http:
+            meta = data(http, "{ _meta { block { number } } }")
+        assert meta["_meta"]["block"]["number"] == HEAD
+        assert api.stop(signum) == 0, api.stderr_text()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url + "/health", timeout=2)
