@@ -104,7 +104,7 @@ def _big_list(values: Any) -> list[int]:
 MODEL = Entity(
     Model, "model", "models", "proj_models",
     (
-        Column("id", "model_id::text", Kind.ID, expression=True),
+        Column("id", "model_id", Kind.ID, integer=True),
         _c("cid", "cid", Kind.BYTES), _c("owner", "owner", Kind.BYTES),
         _c("parentId", "parent_id", Kind.BIG_INT), _c("depth", "depth", Kind.INT),
         _c("sizeClass", "size_class", Kind.INT), _c("kind", "kind", Kind.INT),

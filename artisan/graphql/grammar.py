@@ -51,6 +51,7 @@ class Column:
     sql: str  # the column (or SQL expression over the entity's table alias ``t``)
     kind: Kind
     expression: bool = False  # ``sql`` is an expression, not a bare column name
+    integer: bool = False  # an ID stored as an integer: compared and ordered as one
 
     def ref(self) -> Composable:
         return sql.SQL(self.sql) if self.expression else sql.Identifier("t", self.sql)
@@ -131,10 +132,10 @@ def _condition(
     column, suffix = found
     ref = column.ref()
     if suffix in ("_in", "_not_in"):
-        values = [_value(column, v) for v in value]
+        values = [parse_value(column, v) for v in value]
         op = "= ANY({})" if suffix == "_in" else "<> ALL({})"
         return sql.SQL("{} " + op).format(ref, params.add(values))
-    v = _value(column, value) if suffix not in _TEXT_SUFFIXES else value
+    v = parse_value(column, value) if suffix not in _TEXT_SUFFIXES else value
     simple = {"": "=", "_not": "<>", "_gt": ">", "_lt": "<", "_gte": ">=", "_lte": "<="}
     if suffix in simple:
         return sql.SQL("{} " + simple[suffix] + " {}").format(ref, params.add(v))
@@ -152,12 +153,14 @@ _TEXT_SUFFIXES = frozenset(s for kind in SUFFIXES.values() for s in kind if "con
                            or "starts" in s or "ends" in s)  # fmt: skip
 
 
-def _value(column: Column, value: Any) -> Any:
-    """A filter value as the column stores it (Bytes and addresses are lowercase hex)."""
+def parse_value(column: Column, value: Any) -> Any:
+    """A filter or cursor value as the column stores it (Bytes and addresses: lowercase hex;
+    integers, integer ids included: int)."""
     hex_text = isinstance(value, str) and value.startswith("0x")
-    if column.kind is Kind.BYTES or (column.kind in (Kind.ID, Kind.STRING) and hex_text):
+    integer = column.kind in (Kind.BIG_INT, Kind.INT) or (column.kind is Kind.ID and column.integer)
+    if not integer and (column.kind is Kind.BYTES or hex_text):
         return str(value).lower()
-    if column.kind in (Kind.BIG_INT, Kind.INT):
+    if integer:
         try:
             return int(value)
         except (TypeError, ValueError):
@@ -178,23 +181,11 @@ def page(first: int | None, skip: int | None, max_first: int, max_skip: int) -> 
     if not 0 <= first <= max_first:
         raise QueryError(f"The `first` argument must be between 0 and {max_first}, but is {first}")
     if not 0 <= skip <= max_skip:
-        raise QueryError(f"The `skip` argument must be between 0 and {max_skip}, but is {skip}")
+        raise QueryError(
+            f"The `skip` argument must be between 0 and {max_skip}, but is {skip}. Deeper"
+            " pages: the `...Connection` field's `after` cursor costs the same at any depth"
+        )
     return Page(first, skip)
-
-
-def order_by(
-    entity: str, columns: Mapping[str, Column], field: str | None, direction: str | None
-) -> Composable:
-    """``ORDER BY`` the field (default: the id), ties broken by the id: a total order."""
-    id_ref = columns["id"].ref()
-    desc = (direction or "asc") == "desc"
-    if field is None or field == "id":
-        return sql.SQL("{} {}").format(id_ref, sql.SQL("DESC" if desc else "ASC"))
-    column = columns.get(field)
-    if column is None:
-        raise QueryError(f"Ordering by `{field}` is not supported for type `{entity}`")
-    way = sql.SQL("DESC" if desc else "ASC")
-    return sql.SQL("{} {}, {} {}").format(column.ref(), way, id_ref, way)
 
 
 def select_list(columns: Sequence[Column]) -> Composable:

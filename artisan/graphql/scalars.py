@@ -26,6 +26,10 @@ def _bytes(value: Any) -> str:
     text = str(value)
     if not text.startswith("0x") or any(c not in "0123456789abcdefABCDEF" for c in text[2:]):
         raise ValueError(f"Bytes takes 0x-prefixed hex, not {text!r:.40}")
+    if len(text) % 2:
+        raise ValueError(
+            f"Bytes takes whole bytes (an even number of hex digits), not {text!r:.40}"
+        )
     return text.lower()
 
 

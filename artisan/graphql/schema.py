@@ -16,16 +16,14 @@ from typing import Any, Optional
 
 import strawberry
 from graphql import GraphQLError
-from psycopg import sql
-from psycopg.rows import dict_row
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
-from artisan.graphql import blocks
-from artisan.graphql.entities import ENTITIES, EXTRA_SELECT, Entity
+from artisan.graphql import blocks, connections, reads
+from artisan.graphql.entities import ENTITIES, Entity
 from artisan.graphql.errors import QueryError
-from artisan.graphql.grammar import SUFFIXES, Kind, compile_filter, order_by, page, select_list
+from artisan.graphql.grammar import SUFFIXES, Kind, page
 from artisan.graphql.scalars import SCALARS, BigInt, Bytes
 
 log = logging.getLogger(__name__)
@@ -128,45 +126,20 @@ def as_dict(value: Any) -> dict[str, Any] | None:
     return out
 
 
+def _order(order: Any, direction: Any) -> reads.Order:
+    field = None if order is None else str(order.value)
+    return reads.Order(field, direction is not None and direction.value == "desc")
+
+
 async def _rows(
-    info: Info, entity: Entity, where: dict[str, Any] | None, order: Any, direction: Any,
+    info: Info, entity: Entity, where: dict[str, Any] | None, order: reads.Order,
     first: int | None, skip: int | None, block: Block_height | None,
 ) -> list[Any]:  # fmt: skip
-    context = info.context
-    conn = context["conn"]
-    at = await blocks.as_of(conn, context["chain_id"], block)
+    conn = info.context["conn"]
+    at = await blocks.as_of(conn, info.context["chain_id"], block)
     limits = page(first, skip, MAX_FIRST, MAX_SKIP)
-    columns = entity.by_name
-    if entity.versioned:
-        as_of = sql.SQL("t.block_range @> {}::bigint").format(sql.Placeholder("block"))
-        changed = "lower(t.block_range)"
-    else:
-        assert entity.block_column is not None
-        as_of = sql.SQL("{} <= {}").format(sql.Identifier("t", entity.block_column),
-                                           sql.Placeholder("block"))  # fmt: skip
-        changed = f"t.{entity.block_column}"
-    compiled = compile_filter(entity.name, columns, where, changed)
-    selected = (*entity.columns, *EXTRA_SELECT.get(entity.name, ()))
-    query = sql.SQL(
-        "SELECT {cols} FROM {table} t WHERE {as_of} AND ({cond}) ORDER BY {order}"
-        " LIMIT {first} OFFSET {skip}"
-    ).format(
-        cols=select_list(selected), table=sql.Identifier(entity.table), as_of=as_of,
-        cond=compiled.condition,
-        order=order_by(entity.name, columns, None if order is None else order.value,
-                       None if direction is None else direction.value),
-        first=sql.Placeholder("first"), skip=sql.Placeholder("skip"),
-    )  # fmt: skip
-    params = {**compiled.params, "block": at, "first": limits.first, "skip": limits.skip}
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        rows = await cur.fetchall()
-    convert = entity.convert or {}
-    return [entity.type(**{k: convert.get(k, _plain)(v) for k, v in row.items()}) for row in rows]
-
-
-def _plain(value: Any) -> Any:
-    return value
+    read = reads.select(entity, where, order, at, limit=limits.first, skip=limits.skip)
+    return [reads.to_entity(entity, row) for row in await reads.fetch(conn, read)]
 
 
 def _fields(entity: Entity) -> dict[str, Any]:
@@ -178,8 +151,8 @@ def _fields(entity: Entity) -> dict[str, Any]:
         orderBy: Any = None, orderDirection: OrderDirection | None = None,
         where: Any = None, block: Block_height | None = None,
     ) -> list[Any]:  # fmt: skip
-        return await _rows(info, entity, as_dict(where), orderBy, orderDirection, first, skip,
-                           block)  # fmt: skip
+        return await _rows(info, entity, as_dict(where), _order(orderBy, orderDirection), first,
+                           skip, block)  # fmt: skip
 
     plural.__annotations__.update({
         "orderBy": _optional(order_type), "where": _optional(filter_type),
@@ -187,14 +160,36 @@ def _fields(entity: Entity) -> dict[str, Any]:
     })  # fmt: skip
 
     async def singular(info: Info, id: strawberry.ID, block: Block_height | None = None) -> Any:
-        found = await _rows(info, entity, {"id": str(id)}, None, None, 1, 0, block)
+        found = await _rows(info, entity, {"id": str(id)}, reads.Order(None, False), 1, 0, block)
         return found[0] if found else None
 
     singular.__annotations__["return"] = _optional(entity.type)
+
+    async def connection(
+        info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        orderBy: Any = None, orderDirection: OrderDirection | None = None,
+        where: Any = None, block: Block_height | None = None,
+    ) -> Any:  # fmt: skip
+        at = await blocks.as_of(info.context["conn"], info.context["chain_id"], block)
+        return await connections.page(
+            info, entity, as_dict(where), _order(orderBy, orderDirection), at,
+            first=first, after=after, last=last, before=before, max_first=MAX_FIRST,
+        )  # fmt: skip
+
+    connection.__annotations__.update({
+        "orderBy": _optional(order_type), "where": _optional(filter_type),
+        "return": connections.Connection[entity.type],  # type: ignore[name-defined]
+    })  # fmt: skip
+    connected = f"{entity.plural}Connection"
     return {
         entity.singular: strawberry.field(resolver=singular, name=entity.singular),
         entity.plural: strawberry.field(resolver=plural, name=entity.plural),
-    }
+        connected: strawberry.field(
+            resolver=connection, name=connected,
+            description=f"{entity.name}s in pages with keyset cursors (any depth, one cost)",
+        ),
+    }  # fmt: skip
 
 
 async def _meta(info: Info, block: Block_height | None = None) -> _Meta_:
