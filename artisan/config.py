@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     api_max_lag_blocks: int = Field(
         default=10, ge=0, description="/ready: how far the projections may trail the indexer"
     )
+    api_statement_timeout_ms: int = Field(
+        default=5_000, gt=0, description="the API: how long one SQL statement may run"
+    )
+    api_introspection: bool = Field(
+        default=True, description="the API: answer __schema/__type queries"
+    )
     rpc_url: str = Field(default="", description="empty: a local anvil from node_modules")
     chain_id: int = Field(default=31337, gt=0)
     dev: bool = Field(default=False, description="development mode: anvil's public keys allowed")

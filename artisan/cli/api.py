@@ -32,7 +32,11 @@ def serve(
         db = open_database(settings)
         chain = chain_of(db, chain_id)
         read_url = settings.read_database_url or db.url
-        app = create_app(read_url, chain_id=chain, max_lag_blocks=settings.api_max_lag_blocks)
+        app = create_app(
+            read_url, chain_id=chain, max_lag_blocks=settings.api_max_lag_blocks,
+            statement_timeout_ms=settings.api_statement_timeout_ms,
+            introspection=settings.api_introspection,
+        )  # fmt: skip
         console.print(f"GraphQL on http://{host}:{port}/graphql for chain {chain}, reading"
                       f" {redact_url(read_url)}")  # fmt: skip
         stop_on_sigterm()

@@ -67,7 +67,10 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
     await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
 
 
-def create_app(read_url: str, *, chain_id: int, max_lag_blocks: int = 10) -> Starlette:
+def create_app(
+    read_url: str, *, chain_id: int, max_lag_blocks: int = 10,
+    statement_timeout_ms: int = STATEMENT_TIMEOUT_MS, introspection: bool = True,
+) -> Starlette:  # fmt: skip
     """The API app reading ``read_url``; the pool opens and closes with the app's lifespan."""
     state: dict[str, Any] = {"chain_id": chain_id}
 
@@ -75,7 +78,7 @@ def create_app(read_url: str, *, chain_id: int, max_lag_blocks: int = 10) -> Sta
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             read_url, min_size=1, max_size=10, open=False, configure=_configure,
-            kwargs={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
+            kwargs={"options": f"-c statement_timeout={statement_timeout_ms}"},
         )  # fmt: skip
         await pool.open()
         state["pool"] = pool
@@ -111,7 +114,8 @@ def create_app(read_url: str, *, chain_id: int, max_lag_blocks: int = 10) -> Sta
                          status_code=503)  # fmt: skip
         return _Json({"ready": True, "block": top, "lag_blocks": lag})
 
-    graphql = _GraphQL(build_schema(), graphql_ide=None, allow_queries_via_get=True)
+    schema = build_schema(introspection=introspection)
+    graphql = _GraphQL(schema, graphql_ide=None, allow_queries_via_get=True)
     return Starlette(
         routes=[
             Route("/graphql", _Snapshot(graphql, state), methods=["GET", "POST"]),

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from artisan.graphql.errors import QueryError
+from artisan.graphql.errors import QueryError, database_errors
 from artisan.projections.registry import ALL
 
 DEPLOYMENT = "artisan"
@@ -44,20 +44,22 @@ class MetaBlock:
 
 async def head(conn: psycopg.AsyncConnection[Any], chain_id: int) -> int | None:
     """The highest block every projection has applied; None before they all started."""
-    cur = await conn.execute(_HEAD, {"chain": chain_id})
-    row = await cur.fetchone()
+    with database_errors():
+        cur = await conn.execute(_HEAD, {"chain": chain_id})
+        row = await cur.fetchone()
     if row is None or row[0] < len(ALL) or row[1] is None:
         return None
     return int(row[1])
 
 
 async def canonical(conn: psycopg.AsyncConnection[Any], chain_id: int, number: int) -> MetaBlock:
-    cur = await conn.execute(
-        "SELECT hash, timestamp, parent_hash FROM blocks WHERE chain_id = %s AND number = %s"
-        " AND orphaned_by IS NULL",
-        (chain_id, number),
-    )
-    row = await cur.fetchone()
+    with database_errors():
+        cur = await conn.execute(
+            "SELECT hash, timestamp, parent_hash FROM blocks WHERE chain_id = %s AND number = %s"
+            " AND orphaned_by IS NULL",
+            (chain_id, number),
+        )
+        row = await cur.fetchone()
     if row is None:  # an empty block the indexer did not keep (or pruned): its number only
         return MetaBlock(number, None, None, None)
     return MetaBlock(number, str(row[0]), int(row[1]), str(row[2]))
@@ -72,11 +74,13 @@ async def as_of(conn: psycopg.AsyncConnection[Any], chain_id: int, block: Any | 
         return top
     number, digest, gte = block.number, block.hash, block.number_gte
     if digest is not None:
-        cur = await conn.execute(
-            "SELECT number FROM blocks WHERE chain_id = %s AND hash = %s AND orphaned_by IS NULL",
-            (chain_id, str(digest).lower()),
-        )
-        row = await cur.fetchone()
+        with database_errors():
+            cur = await conn.execute(
+                "SELECT number FROM blocks WHERE chain_id = %s AND hash = %s"
+                " AND orphaned_by IS NULL",
+                (chain_id, str(digest).lower()),
+            )
+            row = await cur.fetchone()
         if row is None:
             raise QueryError("no block with that hash found")
         number = int(row[0])

@@ -3,9 +3,31 @@ went wrong here is masked for the client, logged once, and given an id both side
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import psycopg.errors
+
 from artisan.errors import ArtisanError
 
 
 class QueryError(ArtisanError):
     """A query the API refuses (a bad filter, a limit, a block not indexed): its message is
     the client's to read, unmasked."""
+
+
+TIMED_OUT = (
+    "Query timed out: a statement ran past the API's statement timeout. Narrow `where`, ask"
+    " for fewer rows, or page with a `...Connection` cursor"
+)
+
+
+@contextlib.contextmanager
+def database_errors() -> Iterator[None]:
+    """A statement timeout is the client's to read ("Query timed out"), and so is every later
+    field of the same request, whose snapshot the timeout ended; anything else stays
+    unexpected (masked)."""
+    try:
+        yield
+    except (psycopg.errors.QueryCanceled, psycopg.errors.InFailedSqlTransaction):
+        raise QueryError(TIMED_OUT) from None

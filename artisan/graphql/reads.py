@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.sql import Composable
 
 from artisan.graphql.entities import EXTRA_SELECT, Entity
-from artisan.graphql.errors import QueryError
+from artisan.graphql.errors import QueryError, database_errors
 from artisan.graphql.grammar import compile_filter, select_list
 
 
@@ -105,9 +105,10 @@ def count(entity: Entity, where: dict[str, Any] | None, block: int) -> Select:
 
 
 async def fetch(conn: AsyncConnection[Any], read: Select) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(read.query, read.params)
-        return await cur.fetchall()
+    with database_errors():
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(read.query, read.params)
+            return await cur.fetchall()
 
 
 def to_entity(entity: Entity, row: dict[str, Any]) -> Any:

@@ -16,11 +16,18 @@ from typing import Any, Optional
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from artisan.graphql import blocks, connections, reads
+from artisan.graphql.cost import cost_limiter
 from artisan.graphql.entities import ENTITIES, Entity
 from artisan.graphql.errors import QueryError
 from artisan.graphql.grammar import SUFFIXES, Kind, page
@@ -33,6 +40,7 @@ MAX_SKIP = 5000
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
+MAX_COST = 50_000  # entities, by graph-node's formula (cost.py)
 
 
 @strawberry.enum(name="OrderDirection")
@@ -227,6 +235,15 @@ def _should_mask(error: GraphQLError) -> bool:
     return True
 
 
+class _Mask(MaskErrors):
+    """strawberry's masking, keeping the ``errorId`` the client quotes to find the log line."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"errorId": (error.extensions or {}).get("errorId")}
+        return masked
+
+
 class _Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -237,14 +254,24 @@ class _Schema(strawberry.Schema):
             log.debug("query refused: %s", error.message)
 
 
-def build_schema() -> strawberry.Schema:
+COLLECTIONS = frozenset(
+    name for entity in ENTITIES for name in (entity.plural, f"{entity.plural}Connection")
+)
+
+
+def build_schema(*, introspection: bool = True, max_cost: int = MAX_COST) -> strawberry.Schema:
+    """The schema with its limits; ``introspection=False`` refuses ``__schema``/``__type``."""
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        cost_limiter(COLLECTIONS, max_cost),
+        lambda: _Mask(should_mask_error=_should_mask, error_message="Unexpected error."),
+    ]
+    if not introspection:
+        extensions.insert(0, DisableIntrospection)
     return _Schema(
         query=build_query(),
         config=StrawberryConfig(auto_camel_case=False, scalar_map=SCALARS),
-        extensions=[
-            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error."),
-        ],
+        extensions=extensions,
     )

@@ -49,3 +49,9 @@ def client(seeded: tuple[Database, History]) -> Iterator[httpx.Client]:
 @pytest.fixture
 def history(seeded: tuple[Database, History]) -> History:
     return seeded[1]
+
+
+@pytest.fixture
+def own_store(pg_server: Database) -> Iterator[Database]:
+    """A database of this test's own, for histories that change under the API."""
+    yield from fresh_store(pg_server)

@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from artisan.storage.database import Database
 from artisan.testing.seed import SeedWriter
 from artisan.testing.synthetic import HistoryGenerator
 from tests.processes import Child
-from tests.projections.support import CHAIN_ID, fresh_store, write
+from tests.projections.support import CHAIN_ID, write
 
 from .support import BIG, BLOCKS, HEAD, WHALE, History, data, error
 
@@ -189,12 +188,6 @@ def test_get_queries_and_health(client: httpx.Client) -> None:
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.json() == {"ready": True, "block": HEAD,
                                                          "lag_blocks": 0}  # fmt: skip
-
-
-@pytest.fixture
-def own_store(pg_server: Database) -> Iterator[Database]:
-    """A database of this test's own, for histories that change under the API."""
-    yield from fresh_store(pg_server)
 
 
 def test_ready_reports_lag_when_the_projections_fall_behind(own_store: Database) -> None:
