@@ -17,6 +17,8 @@ query($user: Bytes!, $id: ID!, $before: Int!) {
   _meta { block { number hash } }
   executions(first: 1000, where: {user: $user}, orderBy: blockNumber) {
     id modelId cost blockNumber
+    model { id fixedPrice }
+    settlements { roleName recipient amount }
   }
   earlier: executions(first: 1000, where: {user: $user}, block: {number: $before}) { id }
   account(id: $id) { escrow spent }
@@ -55,6 +57,11 @@ def stage_graphql(state: DemoState) -> None:
     served = {(e["id"], int(e["cost"])) for e in got["executions"]}
     check(served == {(str(t[0]), int(t[1])) for t in trails},
           "the API serves the user's executions and costs as projected")  # fmt: skip
+    check(all(e["model"]["id"] == e["modelId"] for e in got["executions"]),
+          "each execution's model comes with it")  # fmt: skip
+    check(all(sum(int(s["amount"]) for s in e["settlements"]) == int(e["cost"])
+              for e in got["executions"]),
+          "each execution's settlements, served with it, sum to its cost")  # fmt: skip
     check(len(got["earlier"]) == sum(1 for t in trails if int(t[2]) <= before),
           "as of an earlier block, the API serves only what had happened by then")  # fmt: skip
     check(ready.get("ready") is True, f"the API is ready: {ready}")

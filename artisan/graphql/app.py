@@ -28,8 +28,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from artisan.graphql import blocks
+from artisan.graphql import blocks, loaders
 from artisan.graphql.schema import build_schema
+from artisan.graphql.session import Session
 
 STATEMENT_TIMEOUT_MS = 5_000
 
@@ -41,9 +42,10 @@ class _Json(Response):
         return orjson.dumps(content)
 
 
-class _GraphQL(GraphQL[dict[str, Any], None]):
-    async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
-        return {"conn": request.state.conn, "chain_id": request.state.chain_id}
+class _GraphQL(GraphQL[Session, None]):
+    async def get_context(self, request: Any, response: Any) -> Session:
+        session: Session = request.state.session
+        return session
 
 
 class _Snapshot:
@@ -58,7 +60,10 @@ class _Snapshot:
             return
         pool: AsyncConnectionPool[AsyncConnection[Any]] = self.state["pool"]
         async with pool.connection() as conn, conn.transaction():
-            scope.setdefault("state", {}).update(conn=conn, chain_id=self.state["chain_id"])
+            headers = dict(scope.get("headers") or ())
+            session = Session(conn, self.state["chain_id"], related=loaders.load,
+                              trace=headers.get(b"x-artisan-trace") == b"1")  # fmt: skip
+            scope.setdefault("state", {})["session"] = session
             await self.app(scope, receive, send)
 
 
@@ -94,7 +99,7 @@ def create_app(
         pool: AsyncConnectionPool[AsyncConnection[Any]] = state["pool"]
         try:
             async with pool.connection(timeout=2.0) as conn, conn.transaction():
-                top = await blocks.head(conn, chain_id)
+                top = await blocks.head(Session(conn, chain_id))
                 cur = await conn.execute(
                     "SELECT block_number FROM indexer_checkpoints WHERE chain_id = %s",
                     (chain_id,),

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-
-from artisan.graphql.errors import QueryError, database_errors
+from artisan.graphql.errors import QueryError
+from artisan.graphql.session import Session
 from artisan.projections.registry import ALL
 
 DEPLOYMENT = "artisan"
@@ -30,7 +29,7 @@ WITH tracked AS (
         (SELECT block_number FROM indexer_checkpoints WHERE chain_id = %(chain)s)) AS block
     FROM tracked t
 )
-SELECT (SELECT count(*) FROM tracked), (SELECT min(block) FROM applied)
+SELECT (SELECT count(*) FROM tracked) AS count, (SELECT min(block) FROM applied) AS min
 """
 
 
@@ -42,48 +41,45 @@ class MetaBlock:
     parent_hash: str | None
 
 
-async def head(conn: psycopg.AsyncConnection[Any], chain_id: int) -> int | None:
-    """The highest block every projection has applied; None before they all started."""
-    with database_errors():
-        cur = await conn.execute(_HEAD, {"chain": chain_id})
-        row = await cur.fetchone()
-    if row is None or row[0] < len(ALL) or row[1] is None:
-        return None
-    return int(row[1])
+async def head(session: Session) -> int | None:
+    """The highest block every projection has applied; None before they all started. Read
+    once per request: the snapshot does not move."""
+    if "head" not in session.loaders:
+        rows = await session.rows(_HEAD, {"chain": session.chain_id})
+        tracked, block = rows[0]["count"], rows[0]["min"]
+        session.loaders["head"] = None if tracked < len(ALL) or block is None else int(block)
+    top: int | None = session.loaders["head"]
+    return top
 
 
-async def canonical(conn: psycopg.AsyncConnection[Any], chain_id: int, number: int) -> MetaBlock:
-    with database_errors():
-        cur = await conn.execute(
-            "SELECT hash, timestamp, parent_hash FROM blocks WHERE chain_id = %s AND number = %s"
-            " AND orphaned_by IS NULL",
-            (chain_id, number),
-        )
-        row = await cur.fetchone()
-    if row is None:  # an empty block the indexer did not keep (or pruned): its number only
+async def canonical(session: Session, number: int) -> MetaBlock:
+    rows = await session.rows(
+        "SELECT hash, timestamp, parent_hash FROM blocks WHERE chain_id = %s AND number = %s"
+        " AND orphaned_by IS NULL",
+        (session.chain_id, number),
+    )
+    if not rows:  # an empty block the indexer did not keep (or pruned): its number only
         return MetaBlock(number, None, None, None)
-    return MetaBlock(number, str(row[0]), int(row[1]), str(row[2]))
+    row = rows[0]
+    return MetaBlock(number, str(row["hash"]), int(row["timestamp"]), str(row["parent_hash"]))
 
 
-async def as_of(conn: psycopg.AsyncConnection[Any], chain_id: int, block: Any | None) -> int:
+async def as_of(session: Session, block: Any | None) -> int:
     """The block number a query reads as of (``block`` is a ``Block_height`` input or None)."""
-    top = await head(conn, chain_id)
+    top = await head(session)
     if top is None:
         raise QueryError(f"subgraph {DEPLOYMENT} has not indexed any block yet")
     if block is None:
         return top
     number, digest, gte = block.number, block.hash, block.number_gte
     if digest is not None:
-        with database_errors():
-            cur = await conn.execute(
-                "SELECT number FROM blocks WHERE chain_id = %s AND hash = %s"
-                " AND orphaned_by IS NULL",
-                (chain_id, str(digest).lower()),
-            )
-            row = await cur.fetchone()
-        if row is None:
+        rows = await session.rows(
+            "SELECT number FROM blocks WHERE chain_id = %s AND hash = %s AND orphaned_by IS NULL",
+            (session.chain_id, str(digest).lower()),
+        )
+        if not rows:
             raise QueryError("no block with that hash found")
-        number = int(row[0])
+        number = int(rows[0]["number"])
     if gte is not None:
         if top < gte:
             raise QueryError(_not_yet(top, gte))

@@ -42,7 +42,7 @@ class Edge(Generic[T]):
 
 
 async def _total_count(root: Connection[Any], info: Info) -> int:
-    rows = await reads.fetch(info.context["conn"], root._count)
+    rows = await reads.fetch(info.context, root._count)
     return int(rows[0]["count"])
 
 
@@ -112,13 +112,13 @@ async def page(
     walk = reads.Order(order.field, order.desc != backwards)  # reversed for `before`/`last`
     key = None if cursor is None else decode(entity, order, cursor)
     read = reads.select(entity, where, walk, block, limit=size + 1, after=key)
-    rows = await reads.fetch(info.context["conn"], read)
+    rows = await reads.fetch(info.context, read)
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
         rows.reverse()
-    edges = [Edge(cursor=encode(order, sort_values(order, row)), node=reads.to_entity(entity, row))
-             for row in rows]  # fmt: skip
+    edges = [Edge(cursor=encode(order, sort_values(order, row)),
+                  node=reads.to_entity(entity, row, block)) for row in rows]  # fmt: skip
     page_info = PageInfo(
         hasNextPage=more if not backwards else before is not None,
         hasPreviousPage=more if backwards else after is not None,

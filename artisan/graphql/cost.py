@@ -34,7 +34,8 @@ def too_expensive(cost: int, limit: int) -> str:
 
 
 class QueryCost:
-    """Walks one operation; ``collections`` names the fields that return many entities."""
+    """Walks one operation; ``collections`` names the root fields that return many entities
+    (nested lists today are an execution's few settlements: they count as one object)."""
 
     def __init__(
         self, collections: frozenset[str], fragments: Mapping[str, FragmentDefinitionNode],
@@ -42,8 +43,13 @@ class QueryCost:
     ) -> None:  # fmt: skip
         self.collections, self.fragments, self.variables = collections, fragments, variables
 
-    def of(self, selection: SelectionSetNode | None, seen: frozenset[str] = frozenset()) -> int:
-        return sum(self._field(node, within) for node, within in self._fields(selection, seen))
+    def of(
+        self, selection: SelectionSetNode | None, seen: frozenset[str] = frozenset(),
+        *, root: bool = True,
+    ) -> int:  # fmt: skip
+        return sum(
+            self._field(node, within, root) for node, within in self._fields(selection, seen)
+        )
 
     def _fields(
         self, selection: SelectionSetNode | None, seen: frozenset[str]
@@ -58,11 +64,11 @@ class QueryCost:
                 if fragment is not None:
                     yield from self._fields(fragment.selection_set, seen | {node.name.value})
 
-    def _field(self, node: FieldNode, seen: frozenset[str]) -> int:
+    def _field(self, node: FieldNode, seen: frozenset[str], root: bool) -> int:
         if node.selection_set is None:
             return 0
-        children = self.of(node.selection_set, seen)
-        if node.name.value in self.collections:
+        children = self.of(node.selection_set, seen, root=False)
+        if root and node.name.value in self.collections:
             return self._size(node) * (1 + children)
         return 1 + children
 

@@ -1,17 +1,43 @@
-"""The entities the API serves, each declared once: its GraphQL type (plain fields: no per-field
-resolver, so large pages stay cheap), its table, its columns for filters and ordering, and
-whether its rows are versioned by block range or appended at a block."""
+"""The entities the API serves, each declared once: its GraphQL type, its table, its columns
+for filters and ordering, and whether its rows are versioned by block range or appended at a
+block.
+
+Leaf fields are plain attributes (no per-field resolver: large pages stay cheap). Relations
+are resolvers that ask the request's session, which batches them per entity and block with a
+DataLoader (``loaders``), so a page of 100 executions with their models and ratings is three
+statements, not 201. Each object carries the block it was read at (``_at``): its relations
+read as of the same block.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import strawberry
+from strawberry.types import Info
 
+from artisan.domain.types import SettlementRole
 from artisan.graphql.grammar import Column, Kind
 from artisan.graphql.scalars import BigInt, Bytes
+
+
+async def _parent(root: Model, info: Info) -> Model | None:
+    if root.parentId == 0:
+        return None
+    found: Model | None = await info.context.load("Model", root._at, root.parentId)
+    return found
+
+
+async def _model(root: Execution, info: Info) -> Model | None:
+    found: Model | None = await info.context.load("Model", root._at, root.modelId)
+    return found
+
+
+async def _rating(root: Execution, info: Info) -> Rating | None:
+    found: Rating | None = await info.context.load("Rating", root._at, root.id)
+    return found
 
 
 @strawberry.type(description="A registered model: its terms as of the block read")
@@ -34,6 +60,34 @@ class Model:
     daoShareBps: int
     registeredBlock: BigInt
     registeredTx: Bytes
+    _at: strawberry.Private[int]
+    parent: Model | None = strawberry.field(
+        resolver=_parent, description="The model this one remixes (null for an original)"
+    )
+
+
+@strawberry.type(description="One credit of an execution's cost: who received what, and why")
+class Settlement:
+    id: str
+    executionId: Bytes
+    index: int
+    recipient: Bytes
+    role: int
+    roleName: str
+    amount: BigInt
+    blockNumber: BigInt
+    _at: strawberry.Private[int]
+
+
+@strawberry.type(description="A user's rating of one of their executions")
+class Rating:
+    id: Bytes
+    modelId: BigInt
+    user: Bytes
+    rating: int
+    blockNumber: BigInt
+    transactionHash: Bytes
+    _at: strawberry.Private[int]
 
 
 @strawberry.type(description="An InferenceExecuted: what the ledger recorded and charged")
@@ -58,6 +112,14 @@ class Execution:
     timestamp: BigInt
     transactionHash: Bytes
     logIndex: int
+    settlements: list[Settlement]
+    _at: strawberry.Private[int]
+    model: Model | None = strawberry.field(
+        resolver=_model, description="The executed model, its terms as of the block read"
+    )
+    rating: Rating | None = strawberry.field(
+        resolver=_rating, description="The user's rating of this execution, if given by then"
+    )
 
 
 @strawberry.type(description="An account's escrow and credits on the ledger, as of the block")
@@ -69,6 +131,7 @@ class Account:
     unlockAt: BigInt
     spent: BigInt
     earned: BigInt
+    _at: strawberry.Private[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +145,8 @@ class Entity:
     columns: tuple[Column, ...]
     versioned: bool  # rows carry block_range: read the version open at the block
     block_column: str | None = None  # appended rows: the block they were written at
-    convert: Mapping[str, Callable[[Any], Any]] | None = None
+    extra: tuple[Column, ...] = ()  # selected beside the columns, not filterable
+    build: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # row -> type's fields
 
     @property
     def name(self) -> str:
@@ -97,8 +161,21 @@ def _c(name: str, column: str, kind: Kind) -> Column:
     return Column(name, column, kind)
 
 
-def _big_list(values: Any) -> list[int]:
-    return [int(v) for v in values]
+def _model_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "thresholds": [int(v) for v in row["thresholds"]],
+            "prices": [int(v) for v in row["prices"]]}  # fmt: skip
+
+
+def _execution_fields(row: dict[str, Any]) -> dict[str, Any]:
+    recipients, roles, amounts = (row.pop(k) for k in ("_recipients", "_roles", "_amounts"))
+    row["settlements"] = [
+        Settlement(id=f"{row['id']}-{i}", executionId=row["id"], index=i, recipient=recipient,
+                   role=role, roleName=SettlementRole(role).name, amount=amount,
+                   blockNumber=row["blockNumber"], _at=row["_at"])
+        for i, (recipient, role, amount) in enumerate(zip(recipients, roles, amounts, strict=True),
+                                                     start=1)
+    ]  # fmt: skip
+    return row
 
 
 MODEL = Entity(
@@ -118,12 +195,11 @@ MODEL = Entity(
         _c("registeredTx", "registered_tx", Kind.BYTES),
     ),
     versioned=True,
-    convert={"thresholds": _big_list, "prices": _big_list},
+    # Lists are not filterable (graph-node filters lists with _contains; not yet here).
+    extra=(Column("thresholds", "thresholds", Kind.BIG_INT),
+           Column("prices", "prices", Kind.BIG_INT)),
+    build=_model_fields,
 )  # fmt: skip
-# Lists are not filterable (graph-node filters lists with _contains; not yet here): selected
-# beside the filterable columns.
-MODEL_LISTS = (Column("thresholds", "thresholds", Kind.BIG_INT),
-               Column("prices", "prices", Kind.BIG_INT))  # fmt: skip
 
 EXECUTION = Entity(
     Execution, "execution", "executions", "proj_executions",
@@ -146,6 +222,36 @@ EXECUTION = Entity(
     ),
     versioned=False,
     block_column="block_number",
+    # The credits travel with their execution: a page's settlements cost no statement.
+    extra=(Column("_recipients", "credit_recipients", Kind.BYTES),
+           Column("_roles", "credit_roles", Kind.INT),
+           Column("_amounts", "credit_amounts", Kind.BIG_INT)),
+    build=_execution_fields,
+)  # fmt: skip
+
+SETTLEMENT = Entity(
+    Settlement, "settlement", "settlements", "execution_settlements",
+    (
+        Column("id", "t.execution_id || '-' || t.credit_index", Kind.STRING, expression=True),
+        _c("executionId", "execution_id", Kind.BYTES), _c("index", "credit_index", Kind.INT),
+        _c("recipient", "recipient", Kind.BYTES), _c("role", "role", Kind.INT),
+        _c("amount", "amount", Kind.BIG_INT), _c("blockNumber", "block_number", Kind.BIG_INT),
+    ),
+    versioned=False,
+    block_column="block_number",
+    build=lambda row: {**row, "roleName": SettlementRole(row["role"]).name},
+)  # fmt: skip
+
+RATING = Entity(
+    Rating, "rating", "ratings", "proj_ratings",
+    (
+        _c("id", "execution_id", Kind.BYTES), _c("modelId", "model_id", Kind.BIG_INT),
+        _c("user", "user_address", Kind.BYTES), _c("rating", "rating", Kind.INT),
+        _c("blockNumber", "block_number", Kind.BIG_INT),
+        _c("transactionHash", "tx_hash", Kind.BYTES),
+    ),
+    versioned=False,
+    block_column="block_number",
 )  # fmt: skip
 
 ACCOUNT = Entity(
@@ -160,5 +266,5 @@ ACCOUNT = Entity(
     versioned=True,
 )  # fmt: skip
 
-ENTITIES: tuple[Entity, ...] = (MODEL, EXECUTION, ACCOUNT)
-EXTRA_SELECT: dict[str, tuple[Column, ...]] = {"Model": MODEL_LISTS}
+ENTITIES: tuple[Entity, ...] = (MODEL, EXECUTION, SETTLEMENT, RATING, ACCOUNT)
+BY_NAME: dict[str, Entity] = {entity.name: entity for entity in ENTITIES}

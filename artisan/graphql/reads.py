@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncConnection, sql
-from psycopg.rows import dict_row
+from psycopg import sql
 from psycopg.sql import Composable
 
-from artisan.graphql.entities import EXTRA_SELECT, Entity
-from artisan.graphql.errors import QueryError, database_errors
+from artisan.graphql.entities import Entity
+from artisan.graphql.errors import QueryError
 from artisan.graphql.grammar import compile_filter, select_list
+from artisan.graphql.session import Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,7 @@ def select(
         keyset = sql.SQL(" AND ({}) {} ({})").format(
             sql.SQL(", ").join(refs), sql.SQL("<" if order.desc else ">"), sql.SQL(", ").join(marks)
         )
-    selected = (*entity.columns, *EXTRA_SELECT.get(entity.name, ()))
+    selected = (*entity.columns, *entity.extra)
     query = sql.SQL("SELECT {cols} {scope}{keyset} ORDER BY {order} LIMIT {limit}{offset}").format(
         cols=select_list(selected), scope=scope, keyset=keyset,
         order=sql.SQL(", ").join(sql.Composed([r, way]) for r in refs),
@@ -104,17 +104,11 @@ def count(entity: Entity, where: dict[str, Any] | None, block: int) -> Select:
     return Select(sql.SQL("SELECT count(*) {}").format(scope), params)
 
 
-async def fetch(conn: AsyncConnection[Any], read: Select) -> list[dict[str, Any]]:
-    with database_errors():
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(read.query, read.params)
-            return await cur.fetchall()
+async def fetch(session: Session, read: Select) -> list[dict[str, Any]]:
+    return await session.rows(read.query, read.params)
 
 
-def to_entity(entity: Entity, row: dict[str, Any]) -> Any:
-    convert = entity.convert or {}
-    return entity.type(**{k: convert.get(k, _plain)(v) for k, v in row.items()})
-
-
-def _plain(value: Any) -> Any:
-    return value
+def to_entity(entity: Entity, row: dict[str, Any], at: int) -> Any:
+    """A row as the entity's GraphQL object, read at block ``at``."""
+    fields = {**row, "_at": at}
+    return entity.type(**(entity.build(fields) if entity.build else fields))

@@ -22,6 +22,7 @@ from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
+    SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
@@ -32,6 +33,7 @@ from artisan.graphql.entities import ENTITIES, Entity
 from artisan.graphql.errors import QueryError
 from artisan.graphql.grammar import SUFFIXES, Kind, page
 from artisan.graphql.scalars import SCALARS, BigInt, Bytes
+from artisan.graphql.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +145,11 @@ async def _rows(
     info: Info, entity: Entity, where: dict[str, Any] | None, order: reads.Order,
     first: int | None, skip: int | None, block: Block_height | None,
 ) -> list[Any]:  # fmt: skip
-    conn = info.context["conn"]
-    at = await blocks.as_of(conn, info.context["chain_id"], block)
+    session: Session = info.context
+    at = await blocks.as_of(session, block)
     limits = page(first, skip, MAX_FIRST, MAX_SKIP)
     read = reads.select(entity, where, order, at, limit=limits.first, skip=limits.skip)
-    return [reads.to_entity(entity, row) for row in await reads.fetch(conn, read)]
+    return [reads.to_entity(entity, row, at) for row in await reads.fetch(session, read)]
 
 
 def _fields(entity: Entity) -> dict[str, Any]:
@@ -179,7 +181,7 @@ def _fields(entity: Entity) -> dict[str, Any]:
         orderBy: Any = None, orderDirection: OrderDirection | None = None,
         where: Any = None, block: Block_height | None = None,
     ) -> Any:  # fmt: skip
-        at = await blocks.as_of(info.context["conn"], info.context["chain_id"], block)
+        at = await blocks.as_of(info.context, block)
         return await connections.page(
             info, entity, as_dict(where), _order(orderBy, orderDirection), at,
             first=first, after=after, last=last, before=before, max_first=MAX_FIRST,
@@ -201,9 +203,8 @@ def _fields(entity: Entity) -> dict[str, Any]:
 
 
 async def _meta(info: Info, block: Block_height | None = None) -> _Meta_:
-    conn, chain_id = info.context["conn"], info.context["chain_id"]
-    at = await blocks.as_of(conn, chain_id, block)
-    found = await blocks.canonical(conn, chain_id, at)
+    at = await blocks.as_of(info.context, block)
+    found = await blocks.canonical(info.context, at)
     hashless = block is not None and block.number is not None and block.hash is None
     return _Meta_(
         block=_Block_(
@@ -244,6 +245,16 @@ class _Mask(MaskErrors):
         return masked
 
 
+class _Trace(SchemaExtension):
+    """``X-Artisan-Trace: 1``: the response's extensions count the request's SQL statements."""
+
+    def get_results(self) -> dict[str, Any]:
+        session = self.execution_context.context
+        if isinstance(session, Session) and session.trace:
+            return {"sqlStatements": session.statements}
+        return {}
+
+
 class _Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -266,6 +277,7 @@ def build_schema(*, introspection: bool = True, max_cost: int = MAX_COST) -> str
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         cost_limiter(COLLECTIONS, max_cost),
+        _Trace,
         lambda: _Mask(should_mask_error=_should_mask, error_message="Unexpected error."),
     ]
     if not introspection:

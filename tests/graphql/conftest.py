@@ -25,8 +25,9 @@ def seeded(pg_server: Database) -> Iterator[tuple[Database, History]]:
     for db in fresh_store(pg_server):
         gen = HistoryGenerator(11, chain_id=CHAIN_ID)
         blocks = gen.blocks(BLOCKS, txs=6)
-        registered = [e for b in blocks for e in b.rows if e.event_name == "ModelRegistered"]
-        model_id = int(orjson.loads(registered[0].args_json or "{}")["modelId"])
+        # The model of the first execution: its terms change after it ran.
+        executed = [e for b in blocks for e in b.rows if e.event_name == "InferenceExecuted"]
+        model_id = int(orjson.loads(executed[0].args_json or "{}")["modelId"])
         # Block BLOCKS+1: new terms for the first model; BLOCKS+2: a deposit of 2**256 - 1.
         blocks.append(gen.mine([("PricingSet", {
             "modelId": model_id, "pricingKind": 0, "fixedPrice": 123_456_789,

@@ -119,8 +119,8 @@ def test_order_and_pages_are_a_total_order(client: httpx.Client) -> None:
 
 
 def test_time_travel_reads_the_terms_as_of_a_block(client: httpx.Client, history: History) -> None:
-    first = history.events("ModelRegistered", HEAD)[0]
-    model = str(first["modelId"])
+    model = str(history.events("InferenceExecuted", HEAD)[0]["modelId"])
+    first = next(e for e in history.events("ModelRegistered", HEAD) if str(e["modelId"]) == model)
     query = "query($id: ID!, $b: Int) { model(id: $id, block: {number: $b}) { id fixedPrice } }"
     now = data(client, query, id=model, b=HEAD)["model"]
     assert now == {"id": model, "fixedPrice": "123456789"}

@@ -1,0 +1,42 @@
+"""One request's reading session: its snapshot connection, its chain, the DataLoaders that
+batch its relations, and a count of the SQL statements it ran (the N+1 test and the
+benchmark read it; a client sees it in the response's extensions when it sends
+``X-Artisan-Trace: 1``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.sql import Composed
+
+from artisan.graphql.errors import database_errors
+
+
+@dataclass
+class Session:
+    conn: AsyncConnection[Any]
+    chain_id: int
+    trace: bool = False
+    statements: int = 0
+    loaders: dict[Any, Any] = field(default_factory=dict)
+    # How relations load (``loaders.load``, given by the app: this module imports no reads).
+    related: Callable[[Session, str, int, Any], Awaitable[Any]] | None = None
+
+    async def load(self, entity: str, at: int, key: Any) -> Any:
+        """The ``entity`` with id ``key`` as of block ``at``, batched with its neighbours."""
+        assert self.related is not None, "a session serving relations is given `related`"
+        return await self.related(self, entity, at, key)
+
+    async def rows(
+        self, query: Composed | str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Run one statement in the request's snapshot; its rows as mappings."""
+        self.statements += 1
+        with database_errors():
+            async with self.conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(query, params)
+                return await cur.fetchall()
