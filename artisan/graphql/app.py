@@ -2,8 +2,10 @@
 
 - ``/graphql``: POST and GET. Every request takes a pooled connection and opens one
   read-only REPEATABLE READ transaction for all of its fields, so they agree with each other
-  and with ``_meta`` however the projections move meanwhile. No in-browser IDE yet:
-  strawberry's GraphiQL loads its scripts from a CDN, and nothing here may.
+  and with ``_meta`` however the projections move meanwhile. A browser's GET (one that
+  accepts text/html, with no ``query``) gets GraphiQL instead (``ide.py``).
+- ``/graphiql/...``: the page's scripts and styles, from ``node_modules``: nothing is loaded
+  from elsewhere.
 - ``/health``: the process is up.
 - ``/ready``: the database answers and the projections are within ``max_lag_blocks`` of the
   indexer; 503 with the reason otherwise.
@@ -16,19 +18,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
+import strawberry
 from psycopg import AsyncConnection, IsolationLevel
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from artisan.graphql import blocks, loaders
+from artisan.graphql import blocks, ide, loaders
 from artisan.graphql.schema import build_schema
 from artisan.graphql.session import Session
 
@@ -43,6 +47,14 @@ class _Json(Response):
 
 
 class _GraphQL(GraphQL[Session, None]):
+    def __init__(self, schema: strawberry.Schema, page: ide.Page) -> None:
+        # graphql_ide only needs to be set for strawberry to call render_graphql_ide.
+        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+        self.page = page
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return self.page.response(request.scope.get("root_path", ""))
+
     async def get_context(self, request: Any, response: Any) -> Session:
         session: Session = request.state.session
         return session
@@ -62,6 +74,7 @@ class _Snapshot:
         async with pool.connection() as conn, conn.transaction():
             headers = dict(scope.get("headers") or ())
             session = Session(conn, self.state["chain_id"], related=loaders.load,
+                              related_many=loaders.children,
                               trace=headers.get(b"x-artisan-trace") == b"1")  # fmt: skip
             scope.setdefault("state", {})["session"] = session
             await self.app(scope, receive, send)
@@ -75,8 +88,12 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
 def create_app(
     read_url: str, *, chain_id: int, max_lag_blocks: int = 10,
     statement_timeout_ms: int = STATEMENT_TIMEOUT_MS, introspection: bool = True,
+    node_modules: Path = ide.NODE_MODULES,
 ) -> Starlette:  # fmt: skip
-    """The API app reading ``read_url``; the pool opens and closes with the app's lifespan."""
+    """The API app reading ``read_url``; the pool opens and closes with the app's lifespan.
+
+    ``node_modules``: where GraphiQL's files are (``ide.py``).
+    """
     state: dict[str, Any] = {"chain_id": chain_id}
 
     @contextlib.asynccontextmanager
@@ -120,12 +137,13 @@ def create_app(
         return _Json({"ready": True, "block": top, "lag_blocks": lag})
 
     schema = build_schema(introspection=introspection)
-    graphql = _GraphQL(schema, graphql_ide=None, allow_queries_via_get=True)
+    graphql = _GraphQL(schema, ide.Page.find(node_modules))
     return Starlette(
         routes=[
             Route("/graphql", _Snapshot(graphql, state), methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
+            Mount(ide.PREFIX, ide.Assets(node_modules)),
         ],
         lifespan=lifespan,
     )

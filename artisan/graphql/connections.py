@@ -82,14 +82,17 @@ def decode(entity: Entity, order: reads.Order, cursor: str) -> tuple[Any, ...]:
     if made != wanted:
         raise QueryError(f"The cursor was made for `orderBy: {made}`, not `{wanted}`: keep the"
                          " order and the filter across pages")  # fmt: skip
-    columns = [entity.by_name[name] for name in dict.fromkeys((order.key, "id"))]
+    columns = [reads.order_column(entity, name) for name in dict.fromkeys((order.key, "id"))]
     if len(values) != len(columns):
         raise QueryError(f"Invalid cursor `{cursor[:60]}`: pass a cursor this API gave")
     return tuple(parse_value(column, value) for column, value in zip(columns, values, strict=True))
 
 
 def sort_values(order: reads.Order, row: dict[str, Any]) -> list[Any]:
-    return [row[name] for name in dict.fromkeys((order.key, "id"))]
+    """The row's values of ``order``'s columns (a child order's is selected as ``_sort``)."""
+    return [
+        row[reads.SORT if name not in row else name] for name in dict.fromkeys((order.key, "id"))
+    ]
 
 
 async def page(

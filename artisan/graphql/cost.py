@@ -34,14 +34,16 @@ def too_expensive(cost: int, limit: int) -> str:
 
 
 class QueryCost:
-    """Walks one operation; ``collections`` names the root fields that return many entities
-    (nested lists today are an execution's few settlements: they count as one object)."""
+    """Walks one operation; ``collections`` names the root fields that return many entities,
+    ``nested`` the fields below the root that do (a model's executions). An execution's
+    settlements, a short list in its row, count as one object."""
 
     def __init__(
-        self, collections: frozenset[str], fragments: Mapping[str, FragmentDefinitionNode],
-        variables: Mapping[str, Any],
+        self, collections: frozenset[str], nested: frozenset[str],
+        fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any],
     ) -> None:  # fmt: skip
-        self.collections, self.fragments, self.variables = collections, fragments, variables
+        self.collections, self.nested = collections, nested
+        self.fragments, self.variables = fragments, variables
 
     def of(
         self, selection: SelectionSetNode | None, seen: frozenset[str] = frozenset(),
@@ -68,7 +70,7 @@ class QueryCost:
         if node.selection_set is None:
             return 0
         children = self.of(node.selection_set, seen, root=False)
-        if root and node.name.value in self.collections:
+        if node.name.value in (self.collections if root else self.nested):
             return self._size(node) * (1 + children)
         return 1 + children
 
@@ -85,7 +87,9 @@ class QueryCost:
         return DEFAULT_FIRST
 
 
-def cost_limiter(collections: frozenset[str], limit: int) -> type[SchemaExtension]:
+def cost_limiter(
+    collections: frozenset[str], nested: frozenset[str], limit: int
+) -> type[SchemaExtension]:
     """A strawberry extension refusing operations whose cost is over ``limit``."""
 
     class QueryCostLimiter(SchemaExtension):
@@ -100,7 +104,7 @@ def cost_limiter(collections: frozenset[str], limit: int) -> type[SchemaExtensio
                           (o.name is not None and o.name.value == name)]  # fmt: skip
                 fragments = {d.name.value: d for d in document.definitions
                              if isinstance(d, FragmentDefinitionNode)}  # fmt: skip
-                walker = QueryCost(collections, fragments, context.variables or {})
+                walker = QueryCost(collections, nested, fragments, context.variables or {})
                 cost = max((walker.of(o.selection_set) for o in chosen), default=0)
                 if cost > limit:
                     context.result = GraphQLExecutionResult(

@@ -10,7 +10,7 @@ the error texts, are graph-node's (docs/API.md lists them). Identifiers are comp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -48,13 +48,15 @@ SUFFIXES: dict[Kind, tuple[str, ...]] = {
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str  # as GraphQL spells it (graph-node's camelCase)
-    sql: str  # the column (or SQL expression over the entity's table alias ``t``)
+    sql: str  # the column, or an SQL expression over the row's alias written ``{t}``
     kind: Kind
     expression: bool = False  # ``sql`` is an expression, not a bare column name
     integer: bool = False  # an ID stored as an integer: compared and ordered as one
 
-    def ref(self) -> Composable:
-        return sql.SQL(self.sql) if self.expression else sql.Identifier("t", self.sql)
+    def ref(self, alias: str = "t") -> Composable:
+        if self.expression:
+            return sql.SQL(self.sql).format(t=sql.Identifier(alias))
+        return sql.Identifier(alias, self.sql)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +67,10 @@ class Filter:
     params: dict[str, Any]
 
 
-class _Params:
+class Params:
+    """The parameters of one statement, named ``p0``, ``p1``, ... as they are added (nested
+    filters add to their parent's, so no two share a name)."""
+
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
 
@@ -75,22 +80,35 @@ class _Params:
         return sql.Placeholder(name)
 
 
+# A nested filter ``field_: {...}``: (the key, its value, the statement's parameters) -> SQL,
+# or None where the entity has no relation of that name.
+Nested = Callable[[str, Mapping[str, Any], Params], Composable | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a filter is compiled against: the entity's name, its columns, the alias of its
+    row, the SQL of the block that changed it (for ``_change_block``, None where it has none),
+    and how its nested filters compile."""
+
+    entity: str
+    columns: Mapping[str, Column]
+    alias: str = "t"
+    changed: str | None = None
+    nested: Nested | None = None
+
+
 def compile_filter(
-    entity: str, columns: Mapping[str, Column], where: Mapping[str, Any] | None, block_col: str
+    scope: Scope, where: Mapping[str, Any] | None, params: Params | None = None
 ) -> Filter:
-    """``where`` (field suffix -> value, ``and``/``or`` lists, ``_change_block``) as SQL."""
-    params = _Params()
-    condition = _conjunction(entity, columns, where or {}, params, block_col)
+    """``where`` (field suffix -> value, ``and``/``or`` lists, ``_change_block``, nested
+    ``field_``) as SQL."""
+    params = params or Params()
+    condition = _conjunction(scope, where or {}, params)
     return Filter(condition, params.values)
 
 
-def _conjunction(
-    entity: str,
-    columns: Mapping[str, Column],
-    where: Mapping[str, Any],
-    params: _Params,
-    block_col: str,
-) -> Composable:
+def _conjunction(scope: Scope, where: Mapping[str, Any], params: Params) -> Composable:
     parts: list[Composable] = []
     present = {k: v for k, v in where.items() if v is not None}
     if "or" in present and len(present) > 1:
@@ -101,14 +119,22 @@ def _conjunction(
         )
     for key, value in present.items():
         if key in ("and", "or"):
-            subs = [_conjunction(entity, columns, sub or {}, params, block_col) for sub in value]
+            subs = [_conjunction(scope, sub or {}, params) for sub in value]
             joiner = sql.SQL(" AND ") if key == "and" else sql.SQL(" OR ")
             parts.append(sql.SQL("({})").format(joiner.join(subs or [sql.SQL("TRUE")])))
         elif key == "_change_block":
+            if scope.changed is None:
+                raise QueryError(f"Type `{scope.entity}` has no block to filter by: it is"
+                                 " computed as of the block read")  # fmt: skip
             gte = value["number_gte"] if isinstance(value, Mapping) else value
-            parts.append(sql.SQL("{} >= {}").format(sql.SQL(block_col), params.add(int(gte))))
+            parts.append(sql.SQL("{} >= {}").format(sql.SQL(scope.changed), params.add(int(gte))))
+        elif key.endswith("_") and isinstance(value, Mapping):
+            nested = scope.nested(key, value, params) if scope.nested else None
+            if nested is None:
+                raise QueryError(f"Type `{scope.entity}` has no field `{key}`")
+            parts.append(nested)
         else:
-            parts.append(_condition(entity, columns, key, value, params))
+            parts.append(_condition(scope, key, value, params))
     return sql.SQL(" AND ").join(parts) if parts else sql.SQL("TRUE")
 
 
@@ -123,14 +149,12 @@ def split_key(columns: Mapping[str, Column], key: str) -> tuple[Column, str] | N
     return None
 
 
-def _condition(
-    entity: str, columns: Mapping[str, Column], key: str, value: Any, params: _Params
-) -> Composable:
-    found = split_key(columns, key)
+def _condition(scope: Scope, key: str, value: Any, params: Params) -> Composable:
+    found = split_key(scope.columns, key)
     if found is None:
-        raise QueryError(f"Type `{entity}` has no field `{key}`")
+        raise QueryError(f"Type `{scope.entity}` has no field `{key}`")
     column, suffix = found
-    ref = column.ref()
+    ref = column.ref(scope.alias)
     if suffix in ("_in", "_not_in"):
         values = [parse_value(column, v) for v in value]
         op = "= ANY({})" if suffix == "_in" else "<> ALL({})"
@@ -168,6 +192,10 @@ def parse_value(column: Column, value: Any) -> Any:
     return value
 
 
+MAX_FIRST = 1000
+MAX_SKIP = 5000
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     first: int
@@ -188,7 +216,7 @@ def page(first: int | None, skip: int | None, max_first: int, max_skip: int) -> 
     return Page(first, skip)
 
 
-def select_list(columns: Sequence[Column]) -> Composable:
+def select_list(columns: Sequence[Column], alias: str = "t") -> Composable:
     return sql.SQL(", ").join(
-        sql.SQL("{} AS {}").format(c.ref(), sql.Identifier(c.name)) for c in columns
+        sql.SQL("{} AS {}").format(c.ref(alias), sql.Identifier(c.name)) for c in columns
     )

@@ -9,10 +9,9 @@ Limits (depth, aliases, tokens) answer in their own words: only unexpected error
 
 from __future__ import annotations
 
-import enum
 import logging
 import uuid
-from typing import Any, Optional
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -28,39 +27,21 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from artisan.graphql import blocks, connections, reads
+from artisan.graphql.arguments import Block_height, OrderDirection, as_dict, order_of
 from artisan.graphql.cost import cost_limiter
 from artisan.graphql.entities import ENTITIES, Entity
 from artisan.graphql.errors import QueryError
-from artisan.graphql.grammar import SUFFIXES, Kind, page
-from artisan.graphql.scalars import SCALARS, BigInt, Bytes
+from artisan.graphql.grammar import MAX_FIRST, MAX_SKIP, page
+from artisan.graphql.inputs import FILTERS, ORDERS, list_of, optional
+from artisan.graphql.scalars import SCALARS, Bytes
 from artisan.graphql.session import Session
 
 log = logging.getLogger(__name__)
 
-MAX_FIRST = 1000
-MAX_SKIP = 5000
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
 MAX_COST = 50_000  # entities, by graph-node's formula (cost.py)
-
-
-@strawberry.enum(name="OrderDirection")
-class OrderDirection(enum.Enum):
-    asc = "asc"
-    desc = "desc"
-
-
-@strawberry.input(name="Block_height")
-class Block_height:
-    hash: Bytes | None = None
-    number: int | None = None
-    number_gte: int | None = None
-
-
-@strawberry.input(name="BlockChangedFilter")
-class BlockChangedFilter:
-    number_gte: int
 
 
 @strawberry.type(name="_Block_")
@@ -78,67 +59,8 @@ class _Meta_:
     hasIndexingErrors: bool
 
 
-_SCALAR_OF: dict[Kind, Any] = {
-    Kind.ID: strawberry.ID, Kind.STRING: str, Kind.BYTES: Bytes, Kind.BIG_INT: BigInt,
-    Kind.INT: int, Kind.BOOLEAN: bool,
-}  # fmt: skip
-
-
-def _optional(kind: Any) -> Any:
-    return Optional[kind]  # noqa: UP045 (a runtime annotation, built from a variable)
-
-
-def _list(kind: Any) -> Any:
-    return list[kind]
-
-
-def _filter_input(entity: Entity) -> type:
-    """``<Entity>_filter``: every column with every suffix its kind has, `and`, `or`,
-    `_change_block`."""
-    annotations: dict[str, Any] = {}
-    for column in entity.columns:
-        scalar = _SCALAR_OF[column.kind]
-        for suffix in SUFFIXES[column.kind]:
-            many = suffix in ("_in", "_not_in")
-            annotations[column.name + suffix] = _optional(_list(scalar) if many else scalar)
-    annotations["_change_block"] = _optional(BlockChangedFilter)
-    name = f"{entity.name}_filter"
-    cls = type(name, (), {"__annotations__": annotations, **dict.fromkeys(annotations)})
-    # `and` and `or` are Python keywords: attributes and_ / or_, named for GraphQL.
-    cls.__annotations__["and_"] = _optional(_list(_optional(cls)))
-    cls.__annotations__["or_"] = _optional(_list(_optional(cls)))
-    cls.and_ = strawberry.field(name="and", default=None)  # type: ignore[attr-defined]
-    cls.or_ = strawberry.field(name="or", default=None)  # type: ignore[attr-defined]
-    return strawberry.input(cls, name=name)
-
-
-def _order_enum(entity: Entity) -> Any:
-    members = {c.name: c.name for c in entity.columns}
-    make: Any = enum.Enum  # a name built at run time (mypy wants a literal)
-    values: Any = make(f"{entity.name}_orderBy", members)
-    return strawberry.enum(values)
-
-
-def as_dict(value: Any) -> dict[str, Any] | None:
-    """A filter input as a plain mapping (nested `and`/`or` too), unset fields left out."""
-    if value is None:
-        return None
-    out: dict[str, Any] = {}
-    for key, item in vars(value).items():
-        if item is None:
-            continue
-        if key in ("and_", "or_"):
-            out[key[:-1]] = [as_dict(sub) or {} for sub in item]
-        elif key == "_change_block":
-            out[key] = {"number_gte": item.number_gte}
-        else:
-            out[key] = item
-    return out
-
-
 def _order(order: Any, direction: Any) -> reads.Order:
-    field = None if order is None else str(order.value)
-    return reads.Order(field, direction is not None and direction.value == "desc")
+    return reads.Order(*order_of(order, direction))
 
 
 async def _rows(
@@ -154,7 +76,7 @@ async def _rows(
 
 def _fields(entity: Entity) -> dict[str, Any]:
     """The singular and plural root fields of ``entity``, with graph-node's arguments."""
-    filter_type, order_type = _filter_input(entity), _order_enum(entity)
+    filter_type, order_type = FILTERS[entity.name], ORDERS[entity.name]
 
     async def plural(
         info: Info, skip: int | None = 0, first: int | None = 100,
@@ -165,15 +87,15 @@ def _fields(entity: Entity) -> dict[str, Any]:
                            skip, block)  # fmt: skip
 
     plural.__annotations__.update({
-        "orderBy": _optional(order_type), "where": _optional(filter_type),
-        "return": _list(entity.type),
+        "orderBy": optional(order_type), "where": optional(filter_type),
+        "return": list_of(entity.type),
     })  # fmt: skip
 
     async def singular(info: Info, id: strawberry.ID, block: Block_height | None = None) -> Any:
         found = await _rows(info, entity, {"id": str(id)}, reads.Order(None, False), 1, 0, block)
         return found[0] if found else None
 
-    singular.__annotations__["return"] = _optional(entity.type)
+    singular.__annotations__["return"] = optional(entity.type)
 
     async def connection(
         info: Info, first: int | None = None, after: str | None = None,
@@ -188,7 +110,7 @@ def _fields(entity: Entity) -> dict[str, Any]:
         )  # fmt: skip
 
     connection.__annotations__.update({
-        "orderBy": _optional(order_type), "where": _optional(filter_type),
+        "orderBy": optional(order_type), "where": optional(filter_type),
         "return": connections.Connection[entity.type],  # type: ignore[name-defined]
     })  # fmt: skip
     connected = f"{entity.plural}Connection"
@@ -268,6 +190,9 @@ class _Schema(strawberry.Schema):
 COLLECTIONS = frozenset(
     name for entity in ENTITIES for name in (entity.plural, f"{entity.plural}Connection")
 )
+NESTED_COLLECTIONS = frozenset(
+    relation.name for entity in ENTITIES for relation in entity.relations.values() if relation.many
+)
 
 
 def build_schema(*, introspection: bool = True, max_cost: int = MAX_COST) -> strawberry.Schema:
@@ -276,7 +201,7 @@ def build_schema(*, introspection: bool = True, max_cost: int = MAX_COST) -> str
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        cost_limiter(COLLECTIONS, max_cost),
+        cost_limiter(COLLECTIONS, NESTED_COLLECTIONS, max_cost),
         _Trace,
         lambda: _Mask(should_mask_error=_should_mask, error_message="Unexpected error."),
     ]

@@ -23,19 +23,32 @@ class Session:
     trace: bool = False
     statements: int = 0
     loaders: dict[Any, Any] = field(default_factory=dict)
-    # How relations load (``loaders.load``, given by the app: this module imports no reads).
+    # How relations load (``loaders.load`` and ``loaders.children``, given by the app: this
+    # module imports no reads).
     related: Callable[[Session, str, int, Any], Awaitable[Any]] | None = None
+    related_many: Callable[..., Awaitable[list[Any]]] | None = None
 
     async def load(self, entity: str, at: int, key: Any) -> Any:
         """The ``entity`` with id ``key`` as of block ``at``, batched with its neighbours."""
         assert self.related is not None, "a session serving relations is given `related`"
         return await self.related(self, entity, at, key)
 
+    async def children(
+        self, relation: Any, at: int, key: Any, where: dict[str, Any] | None,
+        order: str | None, desc: bool, first: int | None, skip: int | None,
+    ) -> list[Any]:  # fmt: skip
+        """A page of a to-many ``relation`` of the parent with ``key``, as of block ``at``,
+        batched with the same page of its neighbours."""
+        assert self.related_many is not None, "a session serving relations is given them"
+        return await self.related_many(self, relation, at, key, where, order, desc, first, skip)
+
     async def rows(
         self, query: Composed | str, params: Sequence[Any] | Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Run one statement in the request's snapshot; its rows as mappings."""
         self.statements += 1
+        if isinstance(params, dict):
+            params = {**params, "chain": self.chain_id}  # sources that read one chain
         with database_errors():
             async with self.conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(query, params)

@@ -39,6 +39,8 @@ CONTRACT_EVENTS = {
 }  # fmt: skip
 ADDRESSES = {c: "0x" + hashlib.sha256(c.encode()).hexdigest()[:40] for c in CONTRACT_EVENTS}
 _ADDRESS_OF = {e: ADDRESSES[c] for c, events in CONTRACT_EVENTS.items() for e in events}
+# Emitted only where a test mines it (``mine``): no action of the mix makes a rejection.
+_ADDRESS_OF["ExecutionRejected"] = ADDRESSES["ExecutionLedger"]
 RATES = DEV_RATES
 # Relative frequency of each action per transaction.
 DEFAULT_MIX: Mapping[str, int] = {

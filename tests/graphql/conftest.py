@@ -11,13 +11,14 @@ import pytest
 
 from artisan.executor.serving import serve_in_thread
 from artisan.graphql.app import create_app
+from artisan.projections.rewards.closing import close_epoch
 from artisan.projections.runner import run_once
 from artisan.storage.database import Database
 from artisan.testing.seed import SeedWriter
 from artisan.testing.synthetic import HistoryGenerator
 from tests.projections.support import CHAIN_ID, fresh_store, write
 
-from .support import BIG, BLOCKS, WHALE, History
+from .support import BIG, BLOCKS, REJECTED, REWARDS, WHALE, History
 
 
 @pytest.fixture(scope="package")
@@ -33,9 +34,16 @@ def seeded(pg_server: Database) -> Iterator[tuple[Database, History]]:
             "modelId": model_id, "pricingKind": 0, "fixedPrice": 123_456_789,
             "thresholds": [], "prices": []})]))  # fmt: skip
         blocks.append(gen.mine([("Deposited", {"user": WHALE, "amount": BIG})]))
+        # Block BLOCKS+3: a request the ledger refused (no escrow).
+        blocks.append(gen.mine([("ExecutionRejected", {
+            "executionId": REJECTED, "user": WHALE, "modelId": model_id,
+            "operator": "0x" + "cd" * 20, "reason": 8})]))  # fmt: skip
         with SeedWriter(db, CHAIN_ID) as writer:
             write(writer, blocks)
         run_once(db, CHAIN_ID)
+        # The first reward epoch (blocks 1..EPOCH_LENGTH) closed here: its tree and proofs.
+        with db.connect() as conn, conn.transaction():
+            close_epoch(conn, REWARDS, 1)
         yield db, History(blocks)
 
 

@@ -7,11 +7,14 @@ from typing import Any
 import httpx
 import orjson
 
+from artisan.projections.rewards.epochs import RewardConfig
 from artisan.testing.synthetic import SyntheticBlock
 
 BLOCKS = 30
 BIG = 2**256 - 1
 WHALE = "0x" + "ab" * 20
+REJECTED = "0x" + "ee" * 32
+REWARDS = RewardConfig(genesis_block=1, epoch_length=10, default_pool=10**21)
 
 
 class History:
@@ -47,4 +50,4 @@ def error(client: httpx.Client, query: str, **variables: Any) -> str:
     return message
 
 
-HEAD = BLOCKS + 2
+HEAD = BLOCKS + 3
