@@ -8,7 +8,8 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 SOL := $(wildcard contracts/*.sol)
 
 .PHONY: all install venv node contracts test test-py test-forge check test-order demo bench bench-gas \
-        bench-executor bench-indexer bench-projections bench-emission bench-hostile gas-report fuzz clean
+        bench-executor bench-indexer bench-projections bench-emission bench-hostile bench-api gas-report \
+        fuzz fuzz-api clean
 
 all: install contracts
 
@@ -63,7 +64,7 @@ demo: install contracts
 gas-report: node
 	$(FORGE) test -q --match-contract GasReport --gas-report
 
-bench: bench-gas bench-executor bench-emission bench-projections bench-indexer bench-hostile
+bench: bench-gas bench-executor bench-emission bench-projections bench-indexer bench-hostile bench-api
 
 bench-gas: install contracts
 	$(PY) -m benchmarks.gas
@@ -82,6 +83,13 @@ bench-executor: install contracts
 
 bench-hostile: install contracts
 	$(PY) -m benchmarks.hostile
+
+bench-api: install contracts
+	$(PY) -m benchmarks.api
+
+# The API under generated queries: 200 per root field (make test runs 8).
+fuzz-api: install contracts
+	ARTISAN_API_FUZZ_EXAMPLES=200 $(PY) -m pytest -q -p no:cacheprovider -s tests/graphql/test_graphql_fuzz.py
 
 fuzz: install contracts
 	FOUNDRY_FUZZ_RUNS=5000 FOUNDRY_INVARIANT_RUNS=256 FOUNDRY_INVARIANT_DEPTH=100 $(FORGE) test

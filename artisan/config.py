@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     api_introspection: bool = Field(
         default=True, description="the API: answer __schema/__type queries"
     )
+    api_max_result_bytes: int = Field(
+        default=10_000_000, gt=0, description="the API: the largest answer it sends, in bytes"
+    )
     rpc_url: str = Field(default="", description="empty: a local anvil from node_modules")
     chain_id: int = Field(default=31337, gt=0)
     dev: bool = Field(default=False, description="development mode: anvil's public keys allowed")

@@ -36,6 +36,7 @@ def serve(
             read_url, chain_id=chain, max_lag_blocks=settings.api_max_lag_blocks,
             statement_timeout_ms=settings.api_statement_timeout_ms,
             introspection=settings.api_introspection,
+            max_result_bytes=settings.api_max_result_bytes,
         )  # fmt: skip
         console.print(f"GraphQL on http://{host}:{port}/graphql for chain {chain}, reading"
                       f" {redact_url(read_url)}")  # fmt: skip

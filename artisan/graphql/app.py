@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from artisan.graphql import blocks, ide, loaders
-from artisan.graphql.schema import build_schema
+from artisan.graphql.schema import MAX_RESULT_BYTES, build_schema
 from artisan.graphql.session import Session
 
 STATEMENT_TIMEOUT_MS = 5_000
@@ -88,7 +88,7 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
 def create_app(
     read_url: str, *, chain_id: int, max_lag_blocks: int = 10,
     statement_timeout_ms: int = STATEMENT_TIMEOUT_MS, introspection: bool = True,
-    node_modules: Path = ide.NODE_MODULES,
+    max_result_bytes: int = MAX_RESULT_BYTES, node_modules: Path = ide.NODE_MODULES,
 ) -> Starlette:  # fmt: skip
     """The API app reading ``read_url``; the pool opens and closes with the app's lifespan.
 
@@ -136,7 +136,7 @@ def create_app(
                          status_code=503)  # fmt: skip
         return _Json({"ready": True, "block": top, "lag_blocks": lag})
 
-    schema = build_schema(introspection=introspection)
+    schema = build_schema(introspection=introspection, max_result_bytes=max_result_bytes)
     graphql = _GraphQL(schema, ide.Page.find(node_modules))
     return Starlette(
         routes=[

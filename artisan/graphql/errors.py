@@ -24,10 +24,13 @@ TIMED_OUT = (
 
 @contextlib.contextmanager
 def database_errors() -> Iterator[None]:
-    """A statement timeout is the client's to read ("Query timed out"), and so is every later
-    field of the same request, whose snapshot the timeout ended; anything else stays
-    unexpected (masked)."""
+    """A statement timeout is the client's to read ("Query timed out"), and so is a value the
+    database refuses (a data exception); anything else stays unexpected (masked). Either ends
+    the request's snapshot: ``Session`` answers its later fields with the same reason."""
     try:
         yield
-    except (psycopg.errors.QueryCanceled, psycopg.errors.InFailedSqlTransaction):
+    except psycopg.errors.QueryCanceled:
         raise QueryError(TIMED_OUT) from None
+    except psycopg.DataError as exc:
+        reason = (exc.diag.message_primary or str(exc)).strip()
+        raise QueryError(f"The database refused a value of this query: {reason}") from None

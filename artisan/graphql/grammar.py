@@ -165,7 +165,8 @@ def _condition(scope: Scope, key: str, value: Any, params: Params) -> Composable
         return sql.SQL("{} " + simple[suffix] + " {}").format(ref, params.add(v))
     negated, base, nocase = suffix.startswith("_not_"), suffix, suffix.endswith("_nocase")
     base = base.removeprefix("_not").removesuffix("_nocase")
-    text = str(value).lower() if column.kind is Kind.BYTES else str(value)
+    text = _text(column, value)
+    text = text.lower() if column.kind is Kind.BYTES else text
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = {"_contains": f"%{escaped}%", "_starts_with": f"{escaped}%",
                "_ends_with": f"%{escaped}"}[base]  # fmt: skip
@@ -177,9 +178,19 @@ _TEXT_SUFFIXES = frozenset(s for kind in SUFFIXES.values() for s in kind if "con
                            or "starts" in s or "ends" in s)  # fmt: skip
 
 
+def _text(column: Column, value: Any) -> str:
+    text = str(value)
+    if "\x00" in text:
+        raise QueryError(f"Filter not supported by value `{text[:40]!r}`: `{column.name}` (text"
+                         " cannot hold a NUL character)")  # fmt: skip
+    return text
+
+
 def parse_value(column: Column, value: Any) -> Any:
     """A filter or cursor value as the column stores it (Bytes and addresses: lowercase hex;
     integers, integer ids included: int)."""
+    if isinstance(value, str):
+        value = _text(column, value)
     hex_text = isinstance(value, str) and value.startswith("0x")
     integer = column.kind in (Kind.BIG_INT, Kind.INT) or (column.kind is Kind.ID and column.integer)
     if not integer and (column.kind is Kind.BYTES or hex_text):

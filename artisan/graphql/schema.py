@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
@@ -42,6 +44,7 @@ MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
 MAX_COST = 50_000  # entities, by graph-node's formula (cost.py)
+MAX_RESULT_BYTES = 10_000_000  # the answer's `data`, as JSON
 
 
 @strawberry.type(name="_Block_")
@@ -177,6 +180,26 @@ class _Trace(SchemaExtension):
         return {}
 
 
+def result_limiter(limit: int) -> type[SchemaExtension]:
+    """Refuses an answer whose `data` is over ``limit`` bytes of JSON, naming both figures:
+    the cost limit bounds the rows, this bounds what wide rows and long lists add to them."""
+
+    class ResultSizeLimiter(SchemaExtension):
+        def on_execute(self) -> Iterator[None]:
+            yield
+            result = self.execution_context.result
+            if result is None or result.data is None:
+                return
+            size = len(orjson.dumps(result.data))
+            if size > limit:  # in place: strawberry answers with this very object
+                result.data = None
+                result.errors = [GraphQLError(
+                    f"The result is {size} bytes, over the limit of {limit} bytes: ask for fewer"
+                    " rows or fields (`first`, or pages of a `...Connection` field)")]  # fmt: skip
+
+    return ResultSizeLimiter
+
+
 class _Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -195,13 +218,17 @@ NESTED_COLLECTIONS = frozenset(
 )
 
 
-def build_schema(*, introspection: bool = True, max_cost: int = MAX_COST) -> strawberry.Schema:
+def build_schema(
+    *, introspection: bool = True, max_cost: int = MAX_COST,
+    max_result_bytes: int = MAX_RESULT_BYTES,
+) -> strawberry.Schema:  # fmt: skip
     """The schema with its limits; ``introspection=False`` refuses ``__schema``/``__type``."""
     extensions: list[Any] = [
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         cost_limiter(COLLECTIONS, NESTED_COLLECTIONS, max_cost),
+        result_limiter(max_result_bytes),
         _Trace,
         lambda: _Mask(should_mask_error=_should_mask, error_message="Unexpected error."),
     ]

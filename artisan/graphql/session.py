@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.sql import Composed
 
-from artisan.graphql.errors import database_errors
+from artisan.graphql.errors import QueryError, database_errors
 
 
 @dataclass
@@ -23,6 +23,7 @@ class Session:
     trace: bool = False
     statements: int = 0
     loaders: dict[Any, Any] = field(default_factory=dict)
+    failed: QueryError | None = None  # why the snapshot ended: every later field says so
     # How relations load (``loaders.load`` and ``loaders.children``, given by the app: this
     # module imports no reads).
     related: Callable[[Session, str, int, Any], Awaitable[Any]] | None = None
@@ -46,10 +47,16 @@ class Session:
         self, query: Composed | str, params: Sequence[Any] | Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Run one statement in the request's snapshot; its rows as mappings."""
+        if self.failed is not None:
+            raise QueryError(str(self.failed))
         self.statements += 1
         if isinstance(params, dict):
             params = {**params, "chain": self.chain_id}  # sources that read one chain
-        with database_errors():
-            async with self.conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(query, params)
-                return await cur.fetchall()
+        try:
+            with database_errors():
+                async with self.conn.cursor(row_factory=dict_row) as cur:
+                    await cur.execute(query, params)
+                    return await cur.fetchall()
+        except QueryError as refused:
+            self.failed = refused
+            raise

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import httpx
+import orjson
 import pytest
 
 from artisan.executor.serving import serve_in_thread
@@ -60,11 +61,31 @@ def test_batching_is_off(client: httpx.Client) -> None:
 
 @pytest.fixture
 def strict(seeded: tuple[Database, History]) -> Iterator[httpx.Client]:
-    """The API with introspection off and a 300 ms statement timeout."""
+    """The API with introspection off, a 300 ms statement timeout and answers of 20 kB."""
     db, _ = seeded
-    app = create_app(db.url, chain_id=CHAIN_ID, statement_timeout_ms=300, introspection=False)
+    app = create_app(db.url, chain_id=CHAIN_ID, statement_timeout_ms=300, introspection=False,
+                     max_result_bytes=RESULT_LIMIT)  # fmt: skip
     with serve_in_thread(app, lifespan=True) as url, httpx.Client(base_url=url) as http:
         yield http
+
+
+RESULT_LIMIT = 20_000
+
+
+def test_an_answer_over_the_result_size_is_refused_with_its_size(
+    client: httpx.Client, strict: httpx.Client
+) -> None:
+    query = "{ executions(first: 1000) { id user operator inputDigest outputDigest cost } }"
+    size = len(orjson.dumps(data(client, query)))
+    assert size > RESULT_LIMIT
+    body = gql(strict, query)
+    assert body["data"] is None
+    assert body["errors"][0]["message"] == (
+        f"The result is {size} bytes, over the limit of {RESULT_LIMIT} bytes: ask for fewer"
+        " rows or fields (`first`, or pages of a `...Connection` field)"
+    )
+    small = data(strict, "{ executions(first: 5) { id } }")
+    assert len(small["executions"]) == 5
 
 
 def test_introspection_can_be_switched_off(client: httpx.Client, strict: httpx.Client) -> None:
@@ -127,3 +148,15 @@ def test_a_server_fault_is_masked_with_an_id_and_logged_once(
     error_id = fault["extensions"]["errorId"]
     logged = [r for r in caplog.records if error_id in r.getMessage()]
     assert len(logged) == 1 and logged[0].exc_info is not None
+
+
+def test_a_nul_character_in_a_filter_is_refused_by_name(client: httpx.Client) -> None:
+    """Found by the generated queries: Postgres text cannot hold NUL, and a value with one
+    used to reach the database and come back masked."""
+    message = error(client, '{ curationSignals(where: {target: "a\\u0000b"}) { id } }')
+    assert (
+        message == "Filter not supported by value `'a\\x00b'`: `target` (text cannot hold a"
+        " NUL character)"
+    )
+    by_id = error(client, '{ curationScore(id: "0:\\u0000") { id } }')
+    assert "cannot hold a NUL character" in by_id
