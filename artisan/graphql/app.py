@@ -122,12 +122,20 @@ def create_app(
                     (chain_id,),
                 )
                 row = await cur.fetchone()
+                cur = await conn.execute(
+                    "SELECT index_name FROM projection_deferred_indexes ORDER BY index_name"
+                )
+                rebuilding = [str(r[0]) for r in await cur.fetchall()]
         except Exception as exc:  # any failure to read is "not ready", with its reason
             return _Json({"ready": False, "reason": f"the database does not answer: {exc}"},
                          status_code=503)  # fmt: skip
         if row is None or top is None:
             return _Json({"ready": False, "reason": "nothing is indexed and projected yet"},
                          status_code=503)  # fmt: skip
+        if rebuilding:  # a replay dropped reader indexes: queries would scan whole tables
+            return _Json({"ready": False, "block": top, "rebuilding_indexes": rebuilding,
+                          "reason": f"{len(rebuilding)} reader indexes are being rebuilt after"
+                                    " a replay"}, status_code=503)  # fmt: skip
         lag = int(row[0]) - top
         if lag > max_lag_blocks:
             return _Json({"ready": False, "lag_blocks": lag,

@@ -205,6 +205,20 @@ def test_ready_reports_lag_when_the_projections_fall_behind(own_store: Database)
         assert data(http, "{ _meta { block { number } } }")["_meta"]["block"]["number"] == 10
         run_once(own_store, CHAIN_ID)
         assert http.get("/ready").json() == {"ready": True, "block": 15, "lag_blocks": 0}
+        # A replay that dropped reader indexes is not ready until they are built again.
+        with own_store.connect() as conn:
+            conn.execute(
+                "INSERT INTO projection_deferred_indexes VALUES"
+                " ('proj_executions_model', 'executions', 'CREATE INDEX ...')"
+            )
+            conn.commit()
+        rebuilding = http.get("/ready")
+        assert rebuilding.status_code == 503
+        assert rebuilding.json()["rebuilding_indexes"] == ["proj_executions_model"]
+        with own_store.connect() as conn:
+            conn.execute("DELETE FROM projection_deferred_indexes")
+            conn.commit()
+        assert http.get("/ready").status_code == 200
 
 
 def test_a_reorg_under_a_serving_api_replaces_the_orphaned_executions(
