@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -22,6 +23,9 @@ query($user: Bytes!, $id: ID!, $before: Int!) {
   }
   earlier: executions(first: 1000, where: {user: $user}, block: {number: $before}) { id }
   account(id: $id) { escrow spent }
+  models(first: 50) { id executions(first: 3, orderBy: blockNumber, orderDirection: desc) { id } }
+  rejectedExecutions(first: 1000) { executionId reasonName }
+  curationScores(first: 5, orderBy: score, orderDirection: desc) { target score }
 }
 """
 
@@ -43,6 +47,13 @@ def stage_graphql(state: DemoState) -> None:
             " ORDER BY block_number, execution_id",
             (user,),
         ).fetchall()
+        per_model = dict(conn.execute(
+            "SELECT model_id::text, least(count(*), 3) FROM proj_executions GROUP BY model_id"
+        ).fetchall())  # fmt: skip
+        refused = conn.execute(
+            "SELECT count(*) FROM live_events WHERE chain_id = %s"
+            " AND event_name = 'ExecutionRejected'", (d.chain_id,)
+        ).fetchone()  # fmt: skip
     before = int(trails[-1][2]) - 1  # the block before her last execution
     app = create_app(state.env.db.url, chain_id=d.chain_id)
     with serve_in_thread(app, lifespan=True) as url, httpx.Client(base_url=url) as http:
@@ -51,6 +62,9 @@ def stage_graphql(state: DemoState) -> None:
             "/graphql",
             json={"query": _QUERY, "variables": {"user": user, "id": user, "before": before}},
         )
+        page = http.get("/graphql", headers={"accept": "text/html"})
+        linked = re.findall(r'(?:src|href)="(/graphiql/[^"]+)"', page.text)
+        assets = [http.get(src).status_code for src in linked]
     body: dict[str, Any] = response.json()
     check("errors" not in body, f"the API answered without errors: {body.get('errors')}")
     got = body["data"]
@@ -65,6 +79,14 @@ def stage_graphql(state: DemoState) -> None:
     check(len(got["earlier"]) == sum(1 for t in trails if int(t[2]) <= before),
           "as of an earlier block, the API serves only what had happened by then")  # fmt: skip
     check(ready.get("ready") is True, f"the API is ready: {ready}")
+    check({m["id"]: len(m["executions"]) for m in got["models"] if m["executions"]}
+          == {k: int(v) for k, v in per_model.items() if k in {m["id"] for m in got["models"]}},
+          "each model lists its latest executions, all in one batched read")  # fmt: skip
+    check(len(got["rejectedExecutions"]) == int(refused[0] if refused else 0),
+          "the requests the ledger refused are served, each with its reason")  # fmt: skip
+    check(page.status_code == 200 and "graphiql" in page.text.lower() and len(assets) >= 3
+          and all(code == 200 for code in assets),
+          "a browser gets GraphiQL, its scripts served by the API itself")  # fmt: skip
     table = Table("execution", "model", "cost (ART)", "block")
     for e in got["executions"][:5]:
         table.add_row(e["id"][:12], e["modelId"], f"{int(e['cost']) / WAD:.6f}", e["blockNumber"])
@@ -75,4 +97,9 @@ def stage_graphql(state: DemoState) -> None:
         f" {names.get(user, user)} ran"
         f" {len(served)} executions ({len(got['earlier'])} by block {before}), escrow"
         f" {int(account.get('escrow', 0)) / WAD:.6f} ART; `artisan api serve` serves the same API"
+    )
+    reasons = sorted({r["reasonName"] for r in got["rejectedExecutions"]})
+    state.console.print(
+        f"  {len(got['rejectedExecutions'])} refused requests ({', '.join(reasons) or 'none'}),"
+        f" {len(got['curationScores'])} curated targets; a browser at /graphql gets GraphiQL"
     )
