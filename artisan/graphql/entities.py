@@ -129,6 +129,34 @@ class Model:
     executions: list[Execution] = _many(
         "Model", "executions", "Execution", "id", "modelId", "bigint", "Executions of this model"
     )
+    accessList: list[ModelAccess] = _many(
+        "Model", "accessList", "ModelAccess", "id", "modelId", "bigint",
+        "Accounts granted (or revoked) access to this model",
+    )  # fmt: skip
+    usage: ModelUsage | None = _one(
+        "Model", "usage", "ModelUsage", "id", "Its executions, fees and users by the block read"
+    )
+
+
+@strawberry.type(description="An account on a model's access list, as of the block")
+class ModelAccess:
+    id: str
+    modelId: BigInt
+    account: Bytes
+    granted: bool
+    _at: strawberry.Private[int]
+    model: Model | None = _one("ModelAccess", "model", "Model", "modelId", "The model")
+
+
+@strawberry.type(description="A model's use up to the block read: its counters")
+class ModelUsage:
+    id: strawberry.ID
+    executions: int
+    fees: BigInt
+    users: int
+    lastBlock: BigInt
+    _at: strawberry.Private[int]
+    model: Model | None = _one("ModelUsage", "model", "Model", "id", "The model")
 
 
 @strawberry.type(description="One credit of an execution's cost: who received what, and why")
@@ -516,6 +544,32 @@ ACCOUNT = Entity(
     versioned=True,
 )  # fmt: skip
 
+MODEL_ACCESS = Entity(
+    ModelAccess, "modelAccess", "modelAccesses", "proj_model_access",
+    (
+        Column("id", "{t}.model_id || '-' || {t}.account", Kind.STRING, expression=True),
+        _c("modelId", "model_id", Kind.BIG_INT), _c("account", "account", Kind.BYTES),
+        _c("granted", "granted", Kind.BOOLEAN),
+    ),
+    versioned=True,
+)  # fmt: skip
+
+# A filter on the id reaches proj_executions_model (model_id, block_number) through the
+# grouping: one model's counters read its own executions only.
+MODEL_USAGE = Entity(
+    ModelUsage, "modelUsage", "modelUsages", "model_usage",
+    (
+        _int_id("model_id"), _c("executions", "executions", Kind.INT),
+        _c("fees", "fees", Kind.BIG_INT), _c("users", "users", Kind.INT),
+        _c("lastBlock", "last_block", Kind.BIG_INT),
+    ),
+    versioned=False,
+    source="""(
+    SELECT model_id, count(*) AS executions, sum(cost) AS fees,
+           count(DISTINCT user_address) AS users, max(block_number) AS last_block
+    FROM proj_executions WHERE block_number <= {block} GROUP BY model_id)""",
+)  # fmt: skip
+
 # Every digest an execution at or below the block read or wrote, grouped: a filter on the id
 # reaches the two digest indexes of proj_executions through the grouping.
 _ASSETS = """(
@@ -727,7 +781,8 @@ RATES_VERSION = Entity(
 )  # fmt: skip
 
 ENTITIES: tuple[Entity, ...] = (
-    MODEL, EXECUTION, SETTLEMENT, RATING, ACCOUNT, ASSET, CURATION_SIGNAL, CURATION_SCORE,
+    MODEL, EXECUTION, SETTLEMENT, RATING, ACCOUNT, MODEL_ACCESS, MODEL_USAGE, ASSET,
+    CURATION_SIGNAL, CURATION_SCORE,
     REWARD_EPOCH, REWARD_LEAF, CLAIM, BLOCK, REORG, REJECTED_EXECUTION, RATES_VERSION,
 )  # fmt: skip
 BY_NAME: dict[str, Entity] = {entity.name: entity for entity in ENTITIES}

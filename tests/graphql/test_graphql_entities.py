@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 import httpx
+import orjson
 import pytest
 
 from artisan.domain import merkle
@@ -173,3 +174,51 @@ def test_every_new_collection_pages_and_filters(client: httpx.Client, field: str
     if ids:
         one = data(client, f'{{ {field}(where: {{id: "{ids[0]}"}}) {{ id }} }}')[field]
         assert one == [{"id": ids[0]}]
+
+
+def test_model_usage_counts_each_models_executions_as_of_the_block(
+    client: httpx.Client, history: History
+) -> None:
+    for block in (HEAD // 2, HEAD):  # the head last: its usage ranks the top three below
+        usage: dict[str, tuple[int, int, set[str], int]] = {}
+        for e in history.events("InferenceExecuted", block):
+            count, fees, users, last = usage.get(str(e["modelId"]), (0, 0, set(), 0))
+            user, block_of = e["user"].lower(), int(e["_block"])
+            usage[str(e["modelId"])] = (count + 1, fees + int(e["cost"]), users | {user},
+                                        max(last, block_of))  # fmt: skip
+        got = data(client, """query($b: Int) { models(first: 1000, block: {number: $b}) { id
+            usage { executions fees users lastBlock } } }""", b=block)["models"]  # fmt: skip
+        for model in got:
+            if model["id"] not in usage:
+                assert model["usage"] is None
+                continue
+            count, fees, seen, last = usage[model["id"]]
+            assert model["usage"] == {"executions": count, "fees": str(fees),
+                                      "users": len(seen), "lastBlock": str(last)}  # fmt: skip
+    top = data(client, "{ modelUsages(first: 3, orderBy: fees, orderDirection: desc) { fees } }")
+    ranked = [int(u["fees"]) for u in top["modelUsages"]]
+    assert ranked == sorted(ranked, reverse=True) and len(ranked) == min(3, len(usage))
+
+
+def test_a_models_access_list_follows_grants_and_revocations(
+    client: httpx.Client, history: History
+) -> None:
+    latest: dict[tuple[str, str], bool] = {}
+    for block in history.blocks:  # in chain order: the last word on each (model, account)
+        for row in block.rows:
+            if row.event_name in ("AccessGranted", "AccessRevoked"):
+                args = orjson.loads(row.args_json or "{}")
+                latest[str(args["modelId"]), args["account"].lower()] = (
+                    row.event_name == "AccessGranted"
+                )
+    assert latest, "the history grants access"
+    got = data(client, """{ modelAccesses(first: 1000) { modelId account granted
+        model { id } } }""")["modelAccesses"]  # fmt: skip
+    assert {(a["modelId"], a["account"]): a["granted"] for a in got} == latest
+    assert all(a["model"]["id"] == a["modelId"] for a in got)
+    model = next(iter(latest))[0]
+    nested = data(client, """query($id: ID!) { model(id: $id) { accessList(first: 1000)
+        { account granted } } }""", id=model)["model"]["accessList"]  # fmt: skip
+    assert {(a["account"], a["granted"]) for a in nested} == {
+        (acct, g) for (m, acct), g in latest.items() if m == model
+    }
