@@ -161,6 +161,8 @@ CREATE TABLE IF NOT EXISTS proj_models (
 );
 CREATE INDEX IF NOT EXISTS proj_models_open ON proj_models (model_id) WHERE upper_inf(block_range);
 CREATE INDEX IF NOT EXISTS proj_models_lower ON proj_models (lower(block_range));
+-- one model's version at a block (the API reads models by id as of a block)
+CREATE INDEX IF NOT EXISTS proj_models_versions ON proj_models (model_id, lower(block_range));
 CREATE INDEX IF NOT EXISTS proj_models_upper ON proj_models (upper(block_range));
 
 -- models: allowlist grants, versioned (granted false after a revocation).
@@ -212,6 +214,8 @@ CREATE TABLE IF NOT EXISTS proj_executions (
 CREATE INDEX IF NOT EXISTS proj_executions_block ON proj_executions (block_number);
 CREATE INDEX IF NOT EXISTS proj_executions_model ON proj_executions (model_id, block_number);
 CREATE INDEX IF NOT EXISTS proj_executions_input ON proj_executions (input_digest);
+-- an account's executions, newest first (the API's Account.executions, `where: {user}`)
+CREATE INDEX IF NOT EXISTS proj_executions_user ON proj_executions (user_address, block_number);
 CREATE INDEX IF NOT EXISTS proj_executions_output
     ON proj_executions (output_digest, block_number, log_index);
 

@@ -9,6 +9,7 @@ holds, a query is refused in graph-node's words.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,13 +44,19 @@ class MetaBlock:
 
 async def head(session: Session) -> int | None:
     """The highest block every projection has applied; None before they all started. Read
-    once per request: the snapshot does not move."""
-    if "head" not in session.loaders:
-        rows = await session.rows(_HEAD, {"chain": session.chain_id})
-        tracked, block = rows[0]["count"], rows[0]["min"]
-        session.loaders["head"] = None if tracked < len(ALL) or block is None else int(block)
-    top: int | None = session.loaders["head"]
+    once per request (the snapshot does not move): the root fields of a request resolve at
+    once, so the first one starts the read and every other awaits the same task."""
+    task = session.loaders.get("head")
+    if task is None:
+        task = session.loaders["head"] = asyncio.ensure_future(_read_head(session))
+    top: int | None = await asyncio.shield(task)
     return top
+
+
+async def _read_head(session: Session) -> int | None:
+    rows = await session.rows(_HEAD, {"chain": session.chain_id})
+    tracked, block = rows[0]["count"], rows[0]["min"]
+    return None if tracked < len(ALL) or block is None else int(block)
 
 
 async def canonical(session: Session, number: int) -> MetaBlock:

@@ -13,6 +13,7 @@ of parents is one statement, a LATERAL join of each parent's own page.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,11 +52,18 @@ class Select:
 
 def source(entity: Entity) -> Composable:
     """Where ``entity``'s rows come from: its table, or its subquery as of ``%(block)s``."""
+    return _source(entity.name)
+
+
+@functools.cache
+def _source(entity_name: str) -> Composable:
+    entity = BY_NAME[entity_name]
     if entity.source is None:
-        return sql.Identifier(entity.table)
-    return sql.SQL(entity.source).format(
+        return sql.SQL(sql.Identifier(entity.table).as_string(None))
+    composed = sql.SQL(entity.source).format(
         block=sql.Placeholder("block"), chain=sql.Placeholder("chain")
     )
+    return sql.SQL(composed.as_string(None))
 
 
 def as_of(entity: Entity, alias: str) -> Composable:
@@ -140,12 +148,20 @@ def _order_refs(entity: Entity, order: Order) -> list[Composable]:
     return refs
 
 
-def _selected(entity: Entity, order: Order, alias: str = "t") -> Composable:
+def _selected(entity: Entity, order: Order) -> Composable:
+    return _select_list(entity.name, None if order.field in entity.by_name else order.field)
+
+
+@functools.cache
+def _select_list(entity_name: str, child_order: str | None) -> Composable:
+    """An entity's select list (and a child order's sort column), composed once: composing
+    SQL is a good part of a small request's CPU."""
+    entity = BY_NAME[entity_name]
     columns: list[Column] = [*entity.columns, *entity.extra]
-    if order.field is not None and order.field not in entity.by_name:
-        sort = order_column(entity, order.field)
+    if child_order is not None:
+        sort = order_column(entity, child_order)
         columns.append(Column(SORT, sort.sql, sort.kind, expression=True))
-    return select_list(columns, alias)
+    return sql.SQL(select_list(columns, "t").as_string(None))
 
 
 def _page(

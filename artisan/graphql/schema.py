@@ -18,12 +18,15 @@ import orjson
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
@@ -45,6 +48,7 @@ MAX_ALIASES = 30
 MAX_TOKENS = 5000
 MAX_COST = 50_000  # entities, by graph-node's formula (cost.py)
 MAX_RESULT_BYTES = 10_000_000  # the answer's `data`, as JSON
+PARSED_QUERIES = 512  # distinct query texts kept parsed and validated (LRU)
 
 
 @strawberry.type(name="_Block_")
@@ -223,9 +227,16 @@ def build_schema(
     max_result_bytes: int = MAX_RESULT_BYTES,
 ) -> strawberry.Schema:  # fmt: skip
     """The schema with its limits; ``introspection=False`` refuses ``__schema``/``__type``."""
+    # The depth and alias limits are validation rules: made once here, so that every request
+    # validates with the same rules and a query text seen before hits the validation cache
+    # (strawberry's limiters make new rule classes per request, which would miss it).
+    limits = [*QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+              *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules]  # fmt: skip
     extensions: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        # A dashboard sends the same query text with new variables: parse and validate it once.
+        lambda: ParserCache(maxsize=PARSED_QUERIES),
+        lambda: AddValidationRules(limits),
+        lambda: ValidationCache(maxsize=PARSED_QUERIES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         cost_limiter(COLLECTIONS, NESTED_COLLECTIONS, max_cost),
         result_limiter(max_result_bytes),

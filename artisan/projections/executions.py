@@ -90,7 +90,7 @@ class ExecutionsProjection:
     # Ratings match executions through the primary key, which stays.
     reader_indexes = (
         "proj_executions_block", "proj_executions_model", "proj_executions_input",
-        "proj_executions_output", "proj_ratings_block",
+        "proj_executions_output", "proj_executions_user", "proj_ratings_block",
     )  # fmt: skip
 
     def apply(self, conn: psycopg.Connection[Any], chain_id: int, after: int, upto: int) -> None:

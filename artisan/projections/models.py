@@ -131,7 +131,7 @@ class ModelsProjection:
     )
     # Writes go through the open-version indexes and the exclusion constraints.
     reader_indexes = (
-        "proj_models_lower", "proj_models_upper",
+        "proj_models_lower", "proj_models_upper", "proj_models_versions",
         "proj_model_access_lower", "proj_model_access_upper",
     )  # fmt: skip
 

@@ -110,3 +110,15 @@ def test_root_settlements_and_ratings(client: httpx.Client, history: History) ->
     assert sorted(r["id"] for r in top["ratings"]) == sorted(
         execution for execution, rating in first_ratings(history).items() if rating >= 4
     )
+
+
+def test_the_head_is_read_once_per_request_however_many_root_fields(
+    client: httpx.Client,
+) -> None:
+    """Root fields resolve at once: they share one read of the head (found by the API
+    benchmark, where each root field read it again)."""
+    one = traced(client, "{ a: executions(first: 1) { id } }")
+    three = traced(client, "{ a: executions(first: 1) { id } b: models(first: 1) { id }"
+                           " c: accounts(first: 1) { id } }")  # fmt: skip
+    assert one["extensions"]["sqlStatements"] == 2  # the head, the executions
+    assert three["extensions"]["sqlStatements"] == 4  # the head, then one read per field
