@@ -308,46 +308,32 @@ CREATE UNIQUE INDEX IF NOT EXISTS proj_balances_versions
     ON proj_balances (account, lower(block_range));
 CREATE INDEX IF NOT EXISTS proj_balances_upper ON proj_balances (upper(block_range));
 
--- lineage: the edges an auditor walks from an output back to its origins, derived from the
--- projections above rather than stored twice. Nodes: asset (0x digest), execution (0x id),
--- model (decimal id), account. `feeds` links an execution to the first earlier execution
--- (chain order) whose output is its input; `remix` links a parent model to its remix; `cite`
--- links a curator to the asset or model of a CITE signal. Each edge sits at the (block, log)
--- of the event that made it.
-CREATE OR REPLACE VIEW lineage_edges AS
-    SELECT x.block_number, x.log_index, 'input'::text COLLATE "C" AS relation,
-           'asset'::text COLLATE "C" AS src_kind, x.input_digest AS src,
-           'execution'::text COLLATE "C" AS dst_kind, x.execution_id AS dst, x.tx_hash
-    FROM proj_executions x
-    UNION ALL
-    SELECT x.block_number, x.log_index, 'output', 'execution', x.execution_id, 'asset',
-           x.output_digest, x.tx_hash
-    FROM proj_executions x
-    UNION ALL
-    SELECT x.block_number, x.log_index, 'model', 'model', x.model_id::text COLLATE "C",
-           'execution', x.execution_id, x.tx_hash
-    FROM proj_executions x
-    UNION ALL
-    SELECT x.block_number, x.log_index, 'feeds', 'execution', p.execution_id, 'execution',
-           x.execution_id, x.tx_hash
-    FROM proj_executions x
-    CROSS JOIN LATERAL (
-        SELECT p.execution_id FROM proj_executions p
-        WHERE p.output_digest = x.input_digest
-          AND (p.block_number, p.log_index) < (x.block_number, x.log_index)
-        ORDER BY p.output_digest, p.block_number, p.log_index
-        LIMIT 1
-    ) p
-    UNION ALL
-    SELECT m.registered_block, m.registered_log, 'remix', 'model',
-           m.parent_id::text COLLATE "C", 'model', m.model_id::text COLLATE "C", m.registered_tx
-    FROM proj_models m
-    WHERE m.parent_id <> 0 AND lower(m.block_range) = m.registered_block
-    UNION ALL
-    SELECT s.signal_block, s.signal_log, 'cite', 'account', s.curator,
-           CASE WHEN s.target_kind = 0 THEN 'model' ELSE 'asset' END, s.target, s.signal_tx
-    FROM proj_signals s
-    WHERE s.kind = 3 AND lower(s.block_range) = s.signal_block;
+-- lineage: the edges an auditor walks from an output back to its origins, and on from an input
+-- to what was made from it (artisan/projections/lineage.py). Nodes: asset (0x digest),
+-- execution (0x id), model (decimal id), account. `input` asset -> execution, `output`
+-- execution -> asset, `model` model -> execution, `feeds` the first earlier execution (chain
+-- order) whose output is an execution's input -> that execution, `remix` parent model -> model,
+-- `cite` curator -> asset or model of a CITE signal. Each edge sits at the (block, log) of the
+-- event that made it; indexed by source and by destination, so a walk either way is an index
+-- lookup per step.
+CREATE TABLE IF NOT EXISTS proj_lineage_edges (
+    block_number  bigint           NOT NULL,
+    log_index     integer          NOT NULL,
+    relation      text COLLATE "C" NOT NULL,
+    src_kind      text COLLATE "C" NOT NULL,
+    src           text COLLATE "C" NOT NULL,
+    dst_kind      text COLLATE "C" NOT NULL,
+    dst           text COLLATE "C" NOT NULL,
+    tx_hash       text COLLATE "C" NOT NULL,
+    PRIMARY KEY (block_number, log_index, relation)
+);
+CREATE INDEX IF NOT EXISTS proj_lineage_edges_dst
+    ON proj_lineage_edges (dst, block_number, log_index);
+CREATE INDEX IF NOT EXISTS proj_lineage_edges_src
+    ON proj_lineage_edges (src, block_number, log_index);
+-- The name readers used when the edges were a view over the other projections.
+DROP VIEW IF EXISTS lineage_edges;
+CREATE VIEW lineage_edges AS SELECT * FROM proj_lineage_edges;
 
 -- rewards: epochs published on chain and the claims made against them.
 CREATE TABLE IF NOT EXISTS proj_epochs_published (

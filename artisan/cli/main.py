@@ -17,6 +17,7 @@ from artisan.cli.emit import emit_command
 from artisan.cli.executions import executions_app
 from artisan.cli.executor import executor_app
 from artisan.cli.index import index_command
+from artisan.cli.lineage import lineage_command
 from artisan.cli.models import models_app
 from artisan.cli.projections import projections_app
 from artisan.cli.run import run
@@ -52,6 +53,7 @@ app.command("node")(node)
 app.command("index")(index_command)
 app.command("emit")(emit_command)
 app.command("verify")(verify_command)
+app.command("lineage")(lineage_command)
 app.command("account")(account)
 app.command("run")(run)
 app.add_typer(escrow_app, name="escrow")

@@ -31,7 +31,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
-from artisan.graphql import blocks, connections, reads
+from artisan.graphql import blocks, connections, lineage, reads
 from artisan.graphql.arguments import Block_height, OrderDirection, as_dict, order_of
 from artisan.graphql.cost import cost_limiter
 from artisan.graphql.entities import ENTITIES, Entity
@@ -148,7 +148,10 @@ async def _meta(info: Info, block: Block_height | None = None) -> _Meta_:
 
 
 def build_query() -> type:
-    fields: dict[str, Any] = {"_meta": strawberry.field(resolver=_meta, name="_meta")}
+    fields: dict[str, Any] = {
+        "_meta": strawberry.field(resolver=_meta, name="_meta"),
+        "lineage": strawberry.field(resolver=lineage.lineage, name="lineage"),
+    }
     for entity in ENTITIES:
         fields.update(_fields(entity))
     return strawberry.type(type("Query", (), fields))
@@ -216,7 +219,7 @@ class _Schema(strawberry.Schema):
 
 COLLECTIONS = frozenset(
     name for entity in ENTITIES for name in (entity.plural, f"{entity.plural}Connection")
-)
+) | {"lineage"}
 NESTED_COLLECTIONS = frozenset(
     relation.name for entity in ENTITIES for relation in entity.relations.values() if relation.many
 )

@@ -8,7 +8,7 @@ from artisan.projections.curation import CurationProjection
 from artisan.projections.distributor import RewardsProjection
 from artisan.projections.errors import UnknownProjection
 from artisan.projections.executions import ExecutionsProjection
-from artisan.projections.lineage import LineageView
+from artisan.projections.lineage import LineageProjection
 from artisan.projections.models import ModelsProjection
 
 ALL: tuple[Projection, ...] = (
@@ -17,9 +17,10 @@ ALL: tuple[Projection, ...] = (
     CurationProjection(),
     RewardsProjection(),
     BalancesProjection(),
+    LineageProjection(),
 )
-# What digests and verify cover: every projection, and the views derived from them.
-READ_MODELS: tuple[ReadModel, ...] = (*ALL, LineageView())
+# What digests and verify cover: every projection.
+READ_MODELS: tuple[ReadModel, ...] = ALL
 
 
 def named(name: str | None) -> tuple[Projection, ...]:
