@@ -78,8 +78,9 @@ def deploy(
     artifacts = load_artifacts(artifacts_dir)
     admin = deployer.address
     treasury = treasury or admin
-    start_block = w3.eth.block_number
-    token = deployer.deploy(artifacts["ArtToken"], admin)
+    # The deploy block, exactly: the block of the first contract's creation (the indexer starts
+    # there, and so does the first reward epoch unless ARTISAN_REWARD_GENESIS_BLOCK says not).
+    token, start_block = deployer.deploy_at(artifacts["ArtToken"], admin)
     registry = deployer.deploy(artifacts["ModelRegistry"], admin)
     ledger = deployer.deploy(artifacts["ExecutionLedger"], token, registry, admin, treasury)
     curation = deployer.deploy(artifacts["Curation"], token, registry, curation_cooldown)

@@ -114,6 +114,11 @@ class Signer:
         return receipt
 
     def deploy(self, artifact: Artifact, *args: Any) -> str:
+        """Deploy ``artifact`` with constructor ``args``; its address once mined."""
+        return self.deploy_at(artifact, *args)[0]
+
+    def deploy_at(self, artifact: Artifact, *args: Any) -> tuple[str, int]:
+        """Deploy ``artifact``; its address and the block that holds its creation."""
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         with self._lock:
             tx = dict(
@@ -130,7 +135,7 @@ class Signer:
         address = receipt["contractAddress"]
         if address is None:
             raise ChainError(f"deploying {artifact.name} returned no contract address")
-        return str(address)
+        return str(address), int(receipt["blockNumber"])
 
 
 def bind(w3: Web3, artifact: Artifact, address: str) -> Contract:

@@ -20,6 +20,7 @@ from artisan.cli.index import index_command
 from artisan.cli.lineage import lineage_command
 from artisan.cli.models import models_app
 from artisan.cli.projections import projections_app
+from artisan.cli.report import report_app
 from artisan.cli.run import run
 from artisan.cli.verify import verify_command
 
@@ -59,6 +60,7 @@ app.command("run")(run)
 app.add_typer(escrow_app, name="escrow")
 app.add_typer(executions_app, name="executions")
 app.add_typer(api_app, name="api")
+app.add_typer(report_app, name="report")
 app.add_typer(executor_app, name="executor")
 app.add_typer(models_app, name="models")
 app.add_typer(projections_app, name="projections")

@@ -9,6 +9,7 @@ import httpx
 from rich.table import Table
 
 from artisan.chain.protocol import WAD
+from artisan.demo.pipeline import index_and_project
 from artisan.demo.state import DemoState, check
 from artisan.executor.serving import serve_in_thread
 from artisan.graphql.app import create_app
@@ -26,6 +27,8 @@ query($user: Bytes!, $id: ID!, $before: Int!) {
   models(first: 50) { id executions(first: 3, orderBy: blockNumber, orderDirection: desc) { id } }
   rejectedExecutions(first: 1000) { executionId reasonName }
   curationScores(first: 5, orderBy: score, orderDirection: desc) { target score }
+  rewardReport(epoch: 1) { total recomputedRoot publishedRoot rootMatches
+                           creators { account amount claimed } }
 }
 """
 
@@ -34,6 +37,7 @@ def stage_graphql(state: DemoState) -> None:
     """The GraphQL API answers for a user: their executions, escrow, and the past."""
     d = state.protocol.deployment
     names = {a.address.lower(): name for name, a in state.actors.items()}
+    index_and_project(state)  # up to the chain's head: the epoch's publication and claim too
     with state.env.db.connect() as conn:
         busiest = conn.execute(
             "SELECT user_address FROM proj_executions GROUP BY user_address"
@@ -84,6 +88,11 @@ def stage_graphql(state: DemoState) -> None:
           "each model lists its latest executions, all in one batched read")  # fmt: skip
     check(len(got["rejectedExecutions"]) == int(refused[0] if refused else 0),
           "the requests the ledger refused are served, each with its reason")  # fmt: skip
+    report = got["rewardReport"]
+    check(report["rootMatches"] and report["publishedRoot"] == report["recomputedRoot"],
+          "the reward report recomputes epoch 1's root by the rule: the one on chain")  # fmt: skip
+    check(any(c["claimed"] for c in report["creators"]),
+          "the report shows the creator's claim against the published root")  # fmt: skip
     check(page.status_code == 200 and "graphiql" in page.text.lower() and len(assets) >= 3
           and all(code == 200 for code in assets),
           "a browser gets GraphiQL, its scripts served by the API itself")  # fmt: skip

@@ -45,7 +45,7 @@ def _contracts(protocol: Protocol) -> list[ContractAbi]:
     return protocol_abis(protocol.deployment, protocol.artifacts)
 
 
-def _index_and_project(state: DemoState, *, project: bool = True) -> int:
+def index_and_project(state: DemoState, *, project: bool = True) -> int:
     """Index every protocol log so far, run the projections (unless told not to); the indexed
     tip block."""
     d = state.protocol.deployment
@@ -100,7 +100,7 @@ def stage_emission(state: DemoState) -> None:
 def stage_index_and_verify(state: DemoState) -> None:
     """The indexer stores every log; projections build trails; verify re-reads the chain."""
     d = state.protocol.deployment
-    tip = _index_and_project(state)
+    tip = index_and_project(state)
     with state.env.db.connect() as conn:
         counts = dict(
             conn.execute(
@@ -191,7 +191,7 @@ def stage_epoch_rewards(state: DemoState) -> None:
         )
         service.start()
         try:
-            _index_and_project(state, project=False)
+            index_and_project(state, project=False)
             # The dev chain mines only on transactions: a block now and then lets the
             # publication reach the finality depth.
             for _ in range(300):

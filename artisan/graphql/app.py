@@ -6,6 +6,8 @@
   accepts text/html, with no ``query``) gets GraphiQL instead (``ide.py``).
 - ``/graphiql/...``: the page's scripts and styles, from ``node_modules``: nothing is loaded
   from elsewhere.
+- ``/reports/rewards/{epoch}.csv``: an epoch's reward report, the models' lines as CSV
+  (``.../{epoch}/creators.csv``: the creators'), the same rows as ``rewardReport``.
 - ``/health``: the process is up.
 - ``/ready``: the database answers and the projections are within ``max_lag_blocks`` of the
   indexer; 503 with the reason otherwise.
@@ -32,9 +34,11 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from artisan.graphql import blocks, ide, loaders
+from artisan.graphql import blocks, ide, loaders, reports
+from artisan.graphql.errors import QueryError
 from artisan.graphql.schema import MAX_RESULT_BYTES, build_schema
 from artisan.graphql.session import Session
+from artisan.projections.rewards import report
 
 STATEMENT_TIMEOUT_MS = 5_000
 
@@ -144,6 +148,21 @@ def create_app(
                          status_code=503)  # fmt: skip
         return _Json({"ready": True, "block": top, "lag_blocks": lag})
 
+    async def reward_csv(request: Request) -> Response:
+        """``/reports/rewards/{epoch}.csv`` (the models' lines) and ``.../creators.csv``."""
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = state["pool"]
+        epoch = int(request.path_params["epoch"])
+        async with pool.connection() as conn, conn.transaction():
+            try:
+                found = await reports.of(Session(conn, chain_id), epoch)
+            except QueryError as exc:
+                return Response(f"{exc}\n", status_code=404, media_type="text/plain")
+        lines = found.creators if request.path_params.get("rows") == "creators" else found.models
+        return Response(report.to_csv(lines), media_type="text/csv",
+                        headers={"content-disposition": f"attachment; filename="
+                                 f"rewards-{epoch}-{request.path_params.get('rows', 'models')}"
+                                 ".csv"})  # fmt: skip
+
     schema = build_schema(introspection=introspection, max_result_bytes=max_result_bytes)
     graphql = _GraphQL(schema, ide.Page.find(node_modules))
     return Starlette(
@@ -151,6 +170,8 @@ def create_app(
             Route("/graphql", _Snapshot(graphql, state), methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
+            Route("/reports/rewards/{epoch:int}.csv", reward_csv, methods=["GET"]),
+            Route("/reports/rewards/{epoch:int}/{rows:str}.csv", reward_csv, methods=["GET"]),
             Mount(ide.PREFIX, ide.Assets(node_modules)),
         ],
         lifespan=lifespan,

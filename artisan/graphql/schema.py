@@ -31,7 +31,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
-from artisan.graphql import blocks, connections, lineage, reads
+from artisan.graphql import blocks, connections, lineage, reads, reports
 from artisan.graphql.arguments import Block_height, OrderDirection, as_dict, order_of
 from artisan.graphql.cost import cost_limiter
 from artisan.graphql.entities import ENTITIES, Entity
@@ -151,6 +151,7 @@ def build_query() -> type:
     fields: dict[str, Any] = {
         "_meta": strawberry.field(resolver=_meta, name="_meta"),
         "lineage": strawberry.field(resolver=lineage.lineage, name="lineage"),
+        "rewardReport": strawberry.field(resolver=reports.reward_report, name="rewardReport"),
     }
     for entity in ENTITIES:
         fields.update(_fields(entity))

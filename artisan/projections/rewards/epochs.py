@@ -44,14 +44,14 @@ class RewardConfig:
         return first, first + self.epoch_length - 1
 
 
-_FEES = """
+FEES = """
 SELECT model_id, sum(cost) FROM proj_executions
 WHERE block_number BETWEEN %s AND %s GROUP BY model_id
 """
-_RATINGS = """
+RATINGS = """
 SELECT model_id, sum(rating), count(*) FROM proj_ratings WHERE block_number <= %s GROUP BY model_id
 """
-_MODELS = """
+MODELS_AT_END = """
 SELECT model_id, parent_id, owner FROM proj_models WHERE block_range @> %s::bigint
 """
 
@@ -59,9 +59,9 @@ SELECT model_id, parent_id, owner FROM proj_models WHERE block_range @> %s::bigi
 def db_inputs(conn: psycopg.Connection[Any], config: RewardConfig, epoch: int) -> EpochInputs:
     """The inputs of ``epoch`` from the projections (which must have passed its end block)."""
     first, last = config.bounds(epoch)
-    fees = {int(m): int(f) for m, f in conn.execute(_FEES, (first, last))}
-    ratings = {int(m): (int(s), int(n)) for m, s, n in conn.execute(_RATINGS, (last,))}
-    models = {int(m): ModelAtEnd(int(p), o) for m, p, o in conn.execute(_MODELS, (last,))}
+    fees = {int(m): int(f) for m, f in conn.execute(FEES, (first, last))}
+    ratings = {int(m): (int(s), int(n)) for m, s, n in conn.execute(RATINGS, (last,))}
+    models = {int(m): ModelAtEnd(int(p), o) for m, p, o in conn.execute(MODELS_AT_END, (last,))}
     return EpochInputs(epoch, config.pool(epoch), models, fees, ratings)
 
 
