@@ -31,7 +31,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
-from artisan.graphql import blocks, connections, lineage, reads, reports
+from artisan.graphql import blocks, connections, lineage, reads, reports, stats
 from artisan.graphql.arguments import Block_height, OrderDirection, as_dict, order_of
 from artisan.graphql.cost import cost_limiter
 from artisan.graphql.entities import ENTITIES, Entity
@@ -152,6 +152,8 @@ def build_query() -> type:
         "_meta": strawberry.field(resolver=_meta, name="_meta"),
         "lineage": strawberry.field(resolver=lineage.lineage, name="lineage"),
         "rewardReport": strawberry.field(resolver=reports.reward_report, name="rewardReport"),
+        "executionStats": strawberry.field(resolver=stats.execution_stats, name="executionStats"),
+        "topModels": strawberry.field(resolver=stats.top_models, name="topModels"),
     }
     for entity in ENTITIES:
         fields.update(_fields(entity))
@@ -220,7 +222,7 @@ class _Schema(strawberry.Schema):
 
 COLLECTIONS = frozenset(
     name for entity in ENTITIES for name in (entity.plural, f"{entity.plural}Connection")
-) | {"lineage"}
+) | {"lineage", "executionStats", "topModels"}
 NESTED_COLLECTIONS = frozenset(
     relation.name for entity in ENTITIES for relation in entity.relations.values() if relation.many
 )

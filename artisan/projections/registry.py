@@ -10,6 +10,7 @@ from artisan.projections.errors import UnknownProjection
 from artisan.projections.executions import ExecutionsProjection
 from artisan.projections.lineage import LineageProjection
 from artisan.projections.models import ModelsProjection
+from artisan.projections.usage import UsageProjection
 
 ALL: tuple[Projection, ...] = (
     ModelsProjection(),
@@ -18,6 +19,7 @@ ALL: tuple[Projection, ...] = (
     RewardsProjection(),
     BalancesProjection(),
     LineageProjection(),
+    UsageProjection(),
 )
 # What digests and verify cover: every projection.
 READ_MODELS: tuple[ReadModel, ...] = ALL
