@@ -335,6 +335,23 @@ CREATE INDEX IF NOT EXISTS proj_lineage_edges_src
 DROP VIEW IF EXISTS lineage_edges;
 CREATE VIEW lineage_edges AS SELECT * FROM proj_lineage_edges;
 
+-- usage: executions, fees and GPU time per (block, model, user), with the block's hour (unix
+-- seconds, floored): the rows time series aggregate (artisan/projections/usage.py). Per block,
+-- so that a reorg removes exactly what the replaced blocks added.
+CREATE TABLE IF NOT EXISTS proj_usage (
+    block_number  bigint           NOT NULL,
+    model_id      bigint           NOT NULL,
+    user_address  text COLLATE "C" NOT NULL,
+    hour          bigint           NOT NULL,
+    executions    integer          NOT NULL,
+    fees          numeric          NOT NULL,
+    gpu_micros    numeric          NOT NULL,
+    PRIMARY KEY (block_number, model_id, user_address)
+);
+CREATE INDEX IF NOT EXISTS proj_usage_hour ON proj_usage (hour);
+CREATE INDEX IF NOT EXISTS proj_usage_model_hour ON proj_usage (model_id, hour);
+CREATE INDEX IF NOT EXISTS proj_usage_user_hour ON proj_usage (user_address, hour);
+
 -- rewards: epochs published on chain and the claims made against them.
 CREATE TABLE IF NOT EXISTS proj_epochs_published (
     epoch         numeric PRIMARY KEY,
