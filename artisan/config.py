@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     api_introspection: bool = Field(
         default=True, description="the API: answer __schema/__type queries"
     )
+    api_max_subscriptions: int = Field(
+        default=10, ge=1, description="the API: subscriptions one websocket connection may hold"
+    )
+    api_allowed_origins: str = Field(
+        default="",
+        description="the API: comma-separated other sites' origins whose pages may"
+        " subscribe (* for any; empty: only the API's own)",
+    )
     api_max_result_bytes: int = Field(
         default=10_000_000, gt=0, description="the API: the largest answer it sends, in bytes"
     )

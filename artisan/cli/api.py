@@ -37,6 +37,9 @@ def serve(
             statement_timeout_ms=settings.api_statement_timeout_ms,
             introspection=settings.api_introspection,
             max_result_bytes=settings.api_max_result_bytes,
+            max_subscriptions=settings.api_max_subscriptions, notify_url=db.url,
+            allowed_origins=tuple(o.strip() for o in settings.api_allowed_origins.split(",")
+                                  if o.strip()),
         )  # fmt: skip
         console.print(f"GraphQL on http://{host}:{port}/graphql for chain {chain}, reading"
                       f" {redact_url(read_url)}")  # fmt: skip

@@ -8,6 +8,8 @@
   from elsewhere.
 - ``/reports/rewards/{epoch}.csv``: an epoch's reward report, the models' lines as CSV
   (``.../{epoch}/creators.csv``: the creators'), the same rows as ``rewardReport``.
+- ``/graphql`` over a websocket: subscriptions (graphql-transport-ws; ``live.py``), woken by
+  the projections' NOTIFY.
 - ``/health``: the process is up.
 - ``/ready``: the database answers and the projections are within ``max_lag_blocks`` of the
   indexer; 503 with the reason otherwise.
@@ -18,6 +20,7 @@ replicas can read from a streaming replica.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,11 +33,12 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from artisan.graphql import blocks, ide, loaders, reports
+from artisan.graphql import blocks, ide, live, loaders, reports
 from artisan.graphql.errors import QueryError
 from artisan.graphql.schema import MAX_RESULT_BYTES, build_schema
 from artisan.graphql.session import Session
@@ -51,15 +55,21 @@ class _Json(Response):
 
 
 class _GraphQL(GraphQL[Session, None]):
-    def __init__(self, schema: strawberry.Schema, page: ide.Page) -> None:
+    def __init__(
+        self, schema: strawberry.Schema, page: ide.Page, state: dict[str, Any],
+        allowed_origins: tuple[str, ...],
+    ) -> None:  # fmt: skip
         # graphql_ide only needs to be set for strawberry to call render_graphql_ide.
-        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
-        self.page = page
+        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True,
+                         allowed_origins=allowed_origins)  # fmt: skip
+        self.page, self.state = page, state
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return self.page.response(request.scope.get("root_path", ""))
 
     async def get_context(self, request: Any, response: Any) -> Session:
+        if isinstance(request, WebSocket):  # one per connection: its subscriptions' context
+            return live.live_session(self.state, self.state["chain_id"])
         session: Session = request.state.session
         return session
 
@@ -93,12 +103,18 @@ def create_app(
     read_url: str, *, chain_id: int, max_lag_blocks: int = 10,
     statement_timeout_ms: int = STATEMENT_TIMEOUT_MS, introspection: bool = True,
     max_result_bytes: int = MAX_RESULT_BYTES, node_modules: Path = ide.NODE_MODULES,
+    max_subscriptions: int = 10, allowed_origins: tuple[str, ...] = (),
+    notify_url: str | None = None,
 ) -> Starlette:  # fmt: skip
     """The API app reading ``read_url``; the pool opens and closes with the app's lifespan.
 
-    ``node_modules``: where GraphiQL's files are (``ide.py``).
+    ``node_modules``: where GraphiQL's files are (``ide.py``). ``allowed_origins``: the other
+    sites whose pages may open subscriptions (``*``: any; none: the API's own only).
+    Subscriptions LISTEN on
+    ``notify_url`` (default ``read_url``): a streaming replica does not relay NOTIFY, so with a
+    replica give the primary here.
     """
-    state: dict[str, Any] = {"chain_id": chain_id}
+    state: dict[str, Any] = {"chain_id": chain_id, "max_subscriptions": max_subscriptions}
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -108,9 +124,14 @@ def create_app(
         )  # fmt: skip
         await pool.open()
         state["pool"] = pool
+        state["listener"] = listener = live.Listener(notify_url or read_url)
+        listening = asyncio.create_task(listener.run())
         try:
             yield
         finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
             await pool.close()
 
     async def health(_request: Request) -> Response:
@@ -164,10 +185,11 @@ def create_app(
                                  ".csv"})  # fmt: skip
 
     schema = build_schema(introspection=introspection, max_result_bytes=max_result_bytes)
-    graphql = _GraphQL(schema, ide.Page.find(node_modules))
+    graphql = _GraphQL(schema, ide.Page.find(node_modules), state, allowed_origins)
     return Starlette(
         routes=[
             Route("/graphql", _Snapshot(graphql, state), methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/reports/rewards/{epoch:int}.csv", reward_csv, methods=["GET"]),

@@ -31,7 +31,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
-from artisan.graphql import blocks, connections, lineage, reads, reports, stats
+from artisan.graphql import blocks, connections, lineage, live, reads, reports, stats
 from artisan.graphql.arguments import Block_height, OrderDirection, as_dict, order_of
 from artisan.graphql.cost import cost_limiter
 from artisan.graphql.entities import ENTITIES, Entity
@@ -253,6 +253,7 @@ def build_schema(
         extensions.insert(0, DisableIntrospection)
     return _Schema(
         query=build_query(),
+        subscription=live.subscription_type(),
         config=StrawberryConfig(auto_camel_case=False, scalar_map=SCALARS),
         extensions=extensions,
     )

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 import psycopg
 
 from artisan.projections import bulk, positions, tracking
@@ -38,6 +39,7 @@ from artisan.projections.errors import TrackingConflict
 from artisan.projections.registry import ALL
 from artisan.retry import Backoff, call_with_retries
 from artisan.storage.database import Database
+from artisan.storage.event_store import PROJECTED_CHANNEL
 from artisan.storage.writer_lock import acquire_writer_connection, release_writer_connection
 
 log = logging.getLogger(__name__)
@@ -184,6 +186,13 @@ class Runner:
                 if upto >= head:
                     bulk.restore(conn, projection)
                 done = Step("apply", upto, now.last_reorg_id)
+            # Readers that follow the read models (the API's subscriptions) hear of the step
+            # when, and only if, it commits.
+            payload = {"chain": chain, "projection": projection.name, "kind": done.kind,
+                       "position": done.position}  # fmt: skip
+            conn.execute(
+                "SELECT pg_notify(%s, %s)", (PROJECTED_CHANNEL, orjson.dumps(payload).decode())
+            )
             if self._before_commit is not None:
                 self._before_commit(projection.name, done)
         return done

@@ -27,6 +27,9 @@ from artisan.storage.chain_records import (
 from artisan.storage.copy_text import event_copy_text
 
 NOTIFY_CHANNEL = "artisan_events"
+# Sent by the projection runner in each transaction that moves a projection (payload: JSON with
+# chain, projection, kind "apply" or "revert", position): delivered when it commits.
+PROJECTED_CHANNEL = "artisan_projected"
 _COPY_CHUNK = 1_000  # rows per COPY buffer: Postgres parses one while the next is built
 
 _STAGING_COLUMNS = (

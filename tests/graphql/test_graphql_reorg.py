@@ -21,6 +21,7 @@ from artisan.storage.database import Database
 from tests.indexer.indexer_anvil import TokenChain, token_chain
 from tests.indexer.indexer_support import CHAIN_ID
 
+from .live_support import Subscriber
 from .support import data, error
 
 META = "query($h: Bytes) { _meta(block: {hash: $h}) { block { number hash } } }"
@@ -52,10 +53,18 @@ def test_an_orphaned_hash_is_refused_after_a_real_reorg(
         follower = threading.Thread(target=indexer.follow, args=(stop, 0.01))
         follower.start()
         try:
-            chain.mint_blocks(6, 2)
+            chain.mint_blocks(5, 2)
+            _wait_until(lambda: indexer.checkpoint.number == chain.head())
+            run_once(fresh_db, CHAIN_ID)
+            live = Subscriber(url)
+            live.subscribe("subscription { reorgs { depth ancestorNumber orphanedHashes } }")
+            live.subscribe("subscription { blocks { id number } }")
+            chain.mint_blocks(1, 2)  # one more block: the subscriptions are live once it comes
             head = chain.head()
             _wait_until(lambda: indexer.checkpoint.number == head)
             run_once(fresh_db, CHAIN_ID)
+            first_block = live.next()["payload"]["data"]["blocks"]
+            tip_before = chain.rpc("eth_getBlockByNumber", hex(head), False)["hash"]
             old = chain.rpc("eth_getBlockByNumber", hex(head - 1), False)["hash"]
             before = data(http, META, h=old)["_meta"]["block"]
             chain.reorg(3, txs_per_block=1)
@@ -70,6 +79,8 @@ def test_an_orphaned_hash_is_refused_after_a_real_reorg(
                             " number) { id number } }", n=str(head - 3))  # fmt: skip
             at_ancestor = data(http, "query($n: Int) { reorgs(block: {number: $n}) { id } }",
                                n=head - 3)  # fmt: skip
+            heard = [live.next() for _ in range(4)]  # the reorg, and the new branch's blocks
+            live.close()
         finally:
             stop.set()
             follower.join()
@@ -87,3 +98,12 @@ def test_an_orphaned_hash_is_refused_after_a_real_reorg(
                  for n in range(head - 2, new_head + 1)]  # fmt: skip
     assert [b["id"] for b in replaced["blocks"]] == canonical
     assert at_ancestor["reorgs"] == []  # as of the common ancestor, nothing was replaced yet
+    # Live: the block that made the subscriptions live, then the reorg as it was projected
+    # and the three blocks of the new branch, each once.
+    assert first_block == {"id": tip_before, "number": str(head)}
+    payloads = [m["payload"]["data"] for m in heard]
+    reorg_messages = [p["reorgs"] for p in payloads if "reorgs" in p]
+    assert reorg_messages == [{"depth": 3, "ancestorNumber": str(head - 3),
+                               "orphanedHashes": reorg["orphanedHashes"]}]  # fmt: skip
+    new_blocks = [p["blocks"]["id"] for p in payloads if "blocks" in p]
+    assert new_blocks == canonical

@@ -1,0 +1,82 @@
+"""Subscriptions: executions emitted on anvil arrive as soon as the projections commit them,
+over graphql-transport-ws; a connection's subscriptions are limited, and a browser from a
+site not allowed is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from web3 import Web3
+
+from artisan.chain.anvil import Anvil
+from artisan.chain.protocol import Protocol
+from artisan.chain.signer import Signer
+from artisan.executor.serving import serve_in_thread
+from artisan.graphql.app import create_app
+from artisan.storage.database import Database
+from tests.chain.helpers import chain_snapshot, deployer, operator, protocol, w3
+from tests.projections.chain_support import executions, index
+
+from .live_support import Subscriber
+
+__all__ = ["chain_snapshot", "deployer", "operator", "protocol", "w3"]
+
+pytestmark = pytest.mark.usefixtures("chain_snapshot")
+
+
+@pytest.fixture
+def served(own_store: Database, protocol: Protocol) -> Iterator[str]:
+    app = create_app(own_store.url, chain_id=protocol.deployment.chain_id,
+                     max_lag_blocks=1000, max_subscriptions=2,
+                     allowed_origins=("http://dashboard.example",))  # fmt: skip
+    with serve_in_thread(app, lifespan=True) as url:
+        yield url
+
+
+def test_executions_emitted_on_anvil_arrive_by_subscription(
+    own_store: Database, served: str, anvil: Anvil, w3: Web3, protocol: Protocol,
+    deployer: Signer, operator: Signer,
+) -> None:  # fmt: skip
+    index(own_store, anvil, protocol)  # the deployment: the API has a head
+    with Subscriber(served) as client:
+        client.subscribe("subscription { blocks { number } }")
+        first = client.subscribe(
+            "subscription($w: Execution_filter) { executions(where: $w)"
+            " { id modelId cost settlements { amount } model { id } } }"
+        )
+        model = executions(w3, protocol, deployer, operator, 3)
+        index(own_store, anvil, protocol)
+        got: list[dict[str, Any]] = []
+        blocks = 0
+        while len(got) < 3:
+            message = client.next()
+            assert message["type"] == "next", message
+            if message["id"] == first:
+                got.append(message["payload"]["data"]["executions"])
+            else:
+                blocks += 1
+    assert blocks >= 1
+    assert {e["modelId"] for e in got} == {str(model)}
+    assert all(e["model"] == {"id": str(model)} for e in got)
+    assert all(sum(int(s["amount"]) for s in e["settlements"]) == int(e["cost"]) for e in got)
+
+
+def test_subscriptions_are_limited_per_connection_and_by_origin(
+    own_store: Database, served: str, anvil: Anvil, protocol: Protocol
+) -> None:
+    index(own_store, anvil, protocol)
+    with Subscriber(served) as client:
+        client.subscribe("subscription { blocks { number } }")
+        client.subscribe("subscription { reorgs { id } }")
+        third = client.subscribe("subscription { blocks { number } }")
+        message = client.next()
+        assert message["id"] == third and message["payload"]["data"] is None, message
+        assert message["payload"]["errors"][0]["message"] == (
+            "At most 2 subscriptions per connection: this one already has 2"
+        )
+    with Subscriber(served, origin="http://dashboard.example"):
+        pass  # allowed
+    with pytest.raises(Exception, match=r"4403|403|rejected|closed"):
+        Subscriber(served, origin="http://elsewhere.example")
