@@ -64,7 +64,7 @@ demo: install contracts
 gas-report: node
 	$(FORGE) test -q --match-contract GasReport --gas-report
 
-bench: bench-gas bench-executor bench-emission bench-projections bench-indexer bench-hostile bench-api
+bench: bench-gas bench-executor bench-emission bench-projections bench-indexer bench-hostile bench-live bench-api
 
 bench-gas: install contracts
 	$(PY) -m benchmarks.gas
@@ -80,6 +80,9 @@ bench-emission: install contracts
 
 bench-executor: install contracts
 	$(PY) -m benchmarks.executor
+
+bench-live: install contracts
+	$(PY) -m benchmarks.live
 
 bench-hostile: install contracts
 	$(PY) -m benchmarks.hostile
