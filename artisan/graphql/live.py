@@ -29,8 +29,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import strawberry
 from psycopg import AsyncConnection, sql
@@ -42,7 +42,7 @@ from strawberry.types import Info
 from artisan.graphql import blocks, loaders, reads
 from artisan.graphql.arguments import as_dict
 from artisan.graphql.entities import BLOCK, EXECUTION, REORG, Block, Entity, Execution, Reorg
-from artisan.graphql.errors import QueryError, database_errors
+from artisan.graphql.errors import QueryError
 from artisan.graphql.inputs import FILTERS
 from artisan.graphql.session import Session
 from artisan.storage.event_store import PROJECTED_CHANNEL
@@ -101,23 +101,20 @@ class LiveSession(Session):
     listener: Listener | None = None
     max_subscriptions: int = 10
     active: int = 0
-    open_subscriptions: list[str] = field(default_factory=list)
 
-    async def rows(
-        self, query: Composed | str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    one_snapshot: ClassVar[bool] = False  # each statement in a transaction of its own
+
+    async def _execute(
+        self, query: Composed | str, params: Sequence[Any] | Mapping[str, Any] | None
     ) -> list[dict[str, Any]]:
         assert self.pool is not None
-        self.statements += 1
-        if isinstance(params, dict):
-            params = {**params, "chain": self.chain_id}
-        with database_errors():
-            async with (
-                self.pool.connection() as conn,
-                conn.transaction(),
-                conn.cursor(row_factory=dict_row) as cur,
-            ):
-                await cur.execute(query, params)
-                return await cur.fetchall()
+        async with (
+            self.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            await cur.execute(query, params)
+            return await cur.fetchall()
 
 
 @contextlib.contextmanager

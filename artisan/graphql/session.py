@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
@@ -24,6 +24,7 @@ class Session:
     statements: int = 0
     loaders: dict[Any, Any] = field(default_factory=dict)
     failed: QueryError | None = None  # why the snapshot ended: every later field says so
+    one_snapshot: ClassVar[bool] = True  # every statement in the one transaction of ``conn``
     # How relations load (``loaders.load`` and ``loaders.children``, given by the app: this
     # module imports no reads).
     related: Callable[[Session, str, int, Any], Awaitable[Any]] | None = None
@@ -54,9 +55,15 @@ class Session:
             params = {**params, "chain": self.chain_id}  # sources that read one chain
         try:
             with database_errors():
-                async with self.conn.cursor(row_factory=dict_row) as cur:
-                    await cur.execute(query, params)
-                    return await cur.fetchall()
+                return await self._execute(query, params)
         except QueryError as refused:
-            self.failed = refused
+            if self.one_snapshot:  # the snapshot ended: every later field says why
+                self.failed = refused
             raise
+
+    async def _execute(
+        self, query: Composed | str, params: Sequence[Any] | Mapping[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        async with self.conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            return await cur.fetchall()

@@ -4,12 +4,14 @@ site not allowed is refused."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from web3 import Web3
 
+from artisan.chain.actions import ModelSpec, register_model
 from artisan.chain.anvil import Anvil
 from artisan.chain.protocol import Protocol
 from artisan.chain.signer import Signer
@@ -41,11 +43,16 @@ def test_executions_emitted_on_anvil_arrive_by_subscription(
 ) -> None:  # fmt: skip
     index(own_store, anvil, protocol)  # the deployment: the API has a head
     with Subscriber(served) as client:
-        client.subscribe("subscription { blocks { number } }")
         first = client.subscribe(
             "subscription($w: Execution_filter) { executions(where: $w)"
             " { id modelId cost settlements { amount } model { id } } }"
         )
+        client.subscribe("subscription { blocks { number } }")
+        # One block with an event first (a block without one moves no projection, so wakes
+        # nobody): its message shows the subscriptions are live before the executions come.
+        register_model(deployer, protocol, ModelSpec(secrets.token_bytes(32)))
+        index(own_store, anvil, protocol)
+        assert "blocks" in client.next()["payload"]["data"]
         model = executions(w3, protocol, deployer, operator, 3)
         index(own_store, anvil, protocol)
         got: list[dict[str, Any]] = []
