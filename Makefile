@@ -92,11 +92,11 @@ bench-api: install contracts
 
 # The API under generated queries: 200 per root field (make test runs 8).
 fuzz-api: install contracts
-	ARTISAN_API_FUZZ_EXAMPLES=200 $(PY) -m pytest -q -p no:cacheprovider -s tests/graphql/test_graphql_fuzz.py
+	ARTISAN_API_FUZZ_EXAMPLES=200 $(PY) -m pytest -q -p no:cacheprovider --timeout=3600 -s tests/graphql/test_graphql_fuzz.py
 
 fuzz: install contracts
 	FOUNDRY_FUZZ_RUNS=5000 FOUNDRY_INVARIANT_RUNS=256 FOUNDRY_INVARIANT_DEPTH=100 $(FORGE) test
-	$(PY) -m pytest -q --hypothesis-profile=fuzz
+	$(PY) -m pytest -q --timeout=3600 --hypothesis-profile=fuzz
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

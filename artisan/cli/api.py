@@ -45,8 +45,9 @@ def serve(
                       f" {redact_url(read_url)}")  # fmt: skip
         stop_on_sigterm()
         try:
+            # A stop waits at most 10 s for open requests and subscriptions, then ends them.
             uvicorn.run(app, host=host, port=port, log_level="info", limit_concurrency=512,
-                        timeout_keep_alive=5)  # fmt: skip
+                        timeout_keep_alive=5, timeout_graceful_shutdown=10)  # fmt: skip
         except KeyboardInterrupt:
             console.print("API stopped")
         finally:

@@ -20,13 +20,18 @@ def serve_in_thread(
     port: int = 0,
     *,
     start_timeout: float = 10.0,
+    stop_timeout: float = 20.0,
+    grace: int | None = 10,
     lifespan: bool = False,
 ) -> Iterator[str]:
     """Serve ``app`` until the block ends; yields its base URL (port 0: a free port).
-    ``lifespan``: run the app's startup and shutdown (the GraphQL API opens its pool there)."""
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="on" if lifespan else "off"
-    )
+    ``lifespan``: run the app's startup and shutdown (the GraphQL API opens its pool there).
+    ``grace``: how long a stop waits for open requests and websockets before it cancels them
+    (None: as long as they take). A server that has not stopped ``stop_timeout`` seconds after
+    the block ends is an error."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
+                            lifespan="on" if lifespan else "off",
+                            timeout_graceful_shutdown=grace)  # fmt: skip
     server = uvicorn.Server(config)
     # uvicorn installs signal handlers only on the main thread, so a thread leaves them be.
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
@@ -41,4 +46,6 @@ def serve_in_thread(
         yield f"http://{host}:{bound}"
     finally:
         server.should_exit = True
-        thread.join()
+        thread.join(stop_timeout)
+        if thread.is_alive():
+            raise ExecutorError(f"uvicorn on {host}:{bound} did not stop within {stop_timeout} s")

@@ -185,8 +185,16 @@ async def _follow(
 
 
 async def _wait(woken: asyncio.Event) -> None:
+    # On Python 3.11, asyncio.wait_for whose awaitable finishes as its task is cancelled
+    # returns and swallows the cancellation (psycopg_pool waits for a connection that way).
+    # A subscription whose connection closed then ran on, and the server never finished
+    # shutting down. The task still counts the request: honour it here.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(woken.wait(), SAFETY_WAKE_S)
+        async with asyncio.timeout(SAFETY_WAKE_S):
+            await woken.wait()
     woken.clear()
 
 

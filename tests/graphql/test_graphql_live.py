@@ -57,7 +57,7 @@ def test_executions_emitted_on_anvil_arrive_by_subscription(
         index(own_store, anvil, protocol)
         got: list[dict[str, Any]] = []
         blocks = 0
-        while len(got) < 3:
+        while len(got) < 3 or blocks < 1:  # the two subscriptions' messages interleave
             message = client.next()
             assert message["type"] == "next", message
             if message["id"] == first:
@@ -87,3 +87,24 @@ def test_subscriptions_are_limited_per_connection_and_by_origin(
         pass  # allowed
     with pytest.raises(Exception, match=r"4403|403|rejected|closed"):
         Subscriber(served, origin="http://elsewhere.example")
+
+
+def test_a_closed_connection_ends_its_subscriptions(
+    own_store: Database, anvil: Anvil, protocol: Protocol
+) -> None:
+    """Connections closed as their subscriptions start: each subscription ends with its
+    connection, so that the server stops with no grace period to cut them short (on Python
+    3.11 a cancellation that psycopg_pool's wait swallowed kept one running for ever)."""
+    index(own_store, anvil, protocol)
+    for _ in range(20):  # a new app each time: its pool grows while the subscriptions start
+        app = create_app(own_store.url, chain_id=protocol.deployment.chain_id,
+                         max_lag_blocks=1000, max_subscriptions=2)  # fmt: skip
+        # serve_in_thread raises if the server is still running 15 s after the block
+        with (
+            serve_in_thread(app, lifespan=True, grace=None, stop_timeout=15) as url,
+            Subscriber(url) as client,
+        ):
+            client.subscribe("subscription { blocks { number } }")
+            client.subscribe("subscription { reorgs { id } }")
+            third = client.subscribe("subscription { blocks { number } }")
+            assert client.next()["id"] == third  # refused: the first two are starting
