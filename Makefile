@@ -29,7 +29,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 contracts: $(ARTIFACTS)
-$(ARTIFACTS): $(NODE_STAMP) $(SOL) scripts/compile-contracts.js
+$(ARTIFACTS): $(NODE_STAMP) $(SOL) contracts/test/utils/MockWallet.sol scripts/compile-contracts.js
 	node scripts/compile-contracts.js
 
 test: install contracts

@@ -14,6 +14,9 @@ const sources = {};
 for (const f of fs.readdirSync(srcDir).sort()) {
   if (f.endsWith('.sol')) sources[`contracts/${f}`] = { content: fs.readFileSync(path.join(srcDir, f), 'utf8') };
 }
+// Test contracts that Python tests deploy (an EIP-1271 wallet), written to build/contracts/test/.
+const testContracts = ['contracts/test/utils/MockWallet.sol'];
+for (const f of testContracts) sources[f] = { content: fs.readFileSync(path.join(root, f), 'utf8') };
 const settings = {
   optimizer: { enabled: true, runs: 200 },
   viaIR: true,
@@ -39,7 +42,7 @@ const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports
 const errors = (out.errors || []).filter((e) => e.severity === 'error');
 for (const e of out.errors || []) console.error(e.formattedMessage);
 if (errors.length) process.exit(1);
-fs.mkdirSync(outDir, { recursive: true });
+fs.mkdirSync(path.join(outDir, 'test'), { recursive: true });
 let n = 0;
 for (const [file, contracts] of Object.entries(out.contracts)) {
   if (!file.startsWith('contracts/')) continue;
@@ -47,7 +50,8 @@ for (const [file, contracts] of Object.entries(out.contracts)) {
     if (!c.evm.bytecode.object) continue; // interfaces and abstract contracts
     const artifact = { contractName: name, sourceName: file, compiler: solc.version(), abi: c.abi,
       bytecode: '0x' + c.evm.bytecode.object, deployedBytecode: '0x' + c.evm.deployedBytecode.object };
-    fs.writeFileSync(path.join(outDir, `${name}.json`), JSON.stringify(artifact, null, 1));
+    const dir = testContracts.includes(file) ? path.join(outDir, 'test') : outDir;
+    fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(artifact, null, 1));
     n++;
   }
 }

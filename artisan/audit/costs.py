@@ -121,16 +121,10 @@ def _check(
     count = prior.get((model_id, user), 0)
     prior[(model_id, user)] = count + 1
     try:
-        version = rates[int(a["ratesVersion"])]
-        chain = _ancestry(models, model_id)
-        cost = quote(chain[model_id], count, version, meter_of(a), int(a["priority"]))
         # The treasury's credit names where the ledger paid it (``SettlementRole.TREASURY``).
         named = next((r for r, role, _ in actual if role == SettlementRole.TREASURY), None)
         pay_to = treasury or named or a["operator"]
-        expected = [
-            (c.recipient, int(c.role), c.amount)
-            for c in settle(cost, version, model_id, chain, operator=a["operator"], treasury=pay_to)
-        ]
+        cost, expected = charge(models, rates[int(a["ratesVersion"])], count, a, pay_to)
     except (KeyError, DomainError) as exc:
         return [Mismatch("cost", subject, "a computable cost", f"error: {exc!r}")]
     out = []
@@ -141,7 +135,21 @@ def _check(
     return out
 
 
-def _ancestry(models: MemoryModels, model_id: int) -> dict[int, ModelTerms]:
+def charge(
+    models: MemoryModels, rates: Rates, prior_count: int, a: InferenceExecuted, treasury: str
+) -> tuple[int, list[tuple[str, int, int]]]:
+    """The cost the metering rule gives the execution ``a`` and its credits by the split rule
+    (recipient, role, amount, in emission order), from the terms ``models`` holds and the
+    user's ``prior_count`` executions of the model. KeyError or DomainError where the model,
+    an ancestor or the rule refuses."""
+    model_id = int(a["modelId"])
+    chain = ancestry(models, model_id)
+    cost = quote(chain[model_id], prior_count, rates, meter_of(a), int(a["priority"]))
+    credits = settle(cost, rates, model_id, chain, operator=a["operator"], treasury=treasury)
+    return cost, [(c.recipient, int(c.role), c.amount) for c in credits]
+
+
+def ancestry(models: MemoryModels, model_id: int) -> dict[int, ModelTerms]:
     """Terms of the model and of every ancestor, as they stand now."""
     chain: dict[int, ModelTerms] = {}
     current: int = model_id

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from artisan.cli.common import console, fail, settings_or_exit, stop_on_sigterm
 from artisan.errors import ArtisanError
+
+if TYPE_CHECKING:
+    from artisan.config import Settings
+    from artisan.graphql.audit import Auditor
 
 api_app = typer.Typer(
     no_args_is_help=True, add_completion=False,
@@ -38,6 +44,7 @@ def serve(
             introspection=settings.api_introspection,
             max_result_bytes=settings.api_max_result_bytes,
             max_subscriptions=settings.api_max_subscriptions, notify_url=db.url,
+            auditor=_auditor(settings, chain),
             allowed_origins=tuple(o.strip() for o in settings.api_allowed_origins.split(",")
                                   if o.strip()),
         )  # fmt: skip
@@ -54,3 +61,19 @@ def serve(
             db.close()
     except ArtisanError as exc:
         raise fail(exc) from exc
+
+
+def _auditor(settings: Settings, chain_id: int) -> Auditor | None:
+    """What ``audit(executionId)`` reads the chain with: None without a node or a deployment
+    on the served chain (the field then says so)."""
+    from artisan.chain.contracts import Deployment
+    from artisan.chain.protocol import load_artifacts
+    from artisan.graphql.audit import Auditor
+
+    if not settings.rpc_url or not settings.deployment_file.exists():
+        return None
+    deployment = Deployment.load(settings.deployment_file)
+    if deployment.chain_id != chain_id:
+        return None
+    return Auditor(settings.rpc_url, deployment, load_artifacts(settings.artifacts_dir),
+                   settings.data_dir / "assets")  # fmt: skip

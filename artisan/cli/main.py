@@ -11,6 +11,7 @@ import typer
 
 from artisan.cli.account import account, escrow_app
 from artisan.cli.api import api_app
+from artisan.cli.audit import audit_command
 from artisan.cli.chain import deploy, node
 from artisan.cli.demo import demo
 from artisan.cli.emit import emit_command
@@ -55,6 +56,7 @@ app.command("index")(index_command)
 app.command("emit")(emit_command)
 app.command("verify")(verify_command)
 app.command("lineage")(lineage_command)
+app.command("audit")(audit_command)
 app.command("account")(account)
 app.command("run")(run)
 app.add_typer(escrow_app, name="escrow")

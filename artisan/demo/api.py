@@ -13,6 +13,7 @@ from artisan.demo.pipeline import index_and_project
 from artisan.demo.state import DemoState, check
 from artisan.executor.serving import serve_in_thread
 from artisan.graphql.app import create_app
+from artisan.graphql.audit import Auditor
 
 _QUERY = """
 query($user: Bytes!, $id: ID!, $before: Int!) {
@@ -30,6 +31,10 @@ query($user: Bytes!, $id: ID!, $before: Int!) {
   rewardReport(epoch: 1) { total recomputedRoot publishedRoot rootMatches
                            creators { account amount claimed } }
 }
+"""
+
+_AUDIT = """
+query($id: String!) { audit(executionId: $id) { verdict reasons checks { name ok } evidence } }
 """
 
 
@@ -59,13 +64,17 @@ def stage_graphql(state: DemoState) -> None:
             " AND event_name = 'ExecutionRejected'", (d.chain_id,)
         ).fetchone()  # fmt: skip
     before = int(trails[-1][2]) - 1  # the block before her last execution
-    app = create_app(state.env.db.url, chain_id=d.chain_id)
+    auditor = Auditor(state.env.rpc_url, d, state.protocol.artifacts,
+                      state.env.settings.data_dir / "assets")  # fmt: skip
+    app = create_app(state.env.db.url, chain_id=d.chain_id, auditor=auditor)
     with serve_in_thread(app, lifespan=True) as url, httpx.Client(base_url=url) as http:
         ready = http.get("/ready").json()
         response = http.post(
             "/graphql",
             json={"query": _QUERY, "variables": {"user": user, "id": user, "before": before}},
         )
+        audited = http.post("/graphql", json={"query": _AUDIT, "variables": {"id": trails[-1][0]}},
+                            timeout=60).json()  # fmt: skip
         page = http.get("/graphql", headers={"accept": "text/html"})
         linked = re.findall(r'(?:src|href)="(/graphiql/[^"]+)"', page.text)
         assets = [http.get(src).status_code for src in linked]
@@ -96,6 +105,10 @@ def stage_graphql(state: DemoState) -> None:
     check(page.status_code == 200 and "graphiql" in page.text.lower() and len(assets) >= 3
           and all(code == 200 for code in assets),
           "a browser gets GraphiQL, its scripts served by the API itself")  # fmt: skip
+    verdict = (audited.get("data") or {}).get("audit") or {}
+    check(verdict.get("verdict") == "PASS",
+          f"the user's last execution, audited against the chain alone (signature, receipt,"
+          f" metering at its log, credits) and our store, passes: {audited}")  # fmt: skip
     table = Table("execution", "model", "cost (ART)", "block")
     for e in got["executions"][:5]:
         table.add_row(e["id"][:12], e["modelId"], f"{int(e['cost']) / WAD:.6f}", e["blockNumber"])
@@ -106,6 +119,11 @@ def stage_graphql(state: DemoState) -> None:
         f" {names.get(user, user)} ran"
         f" {len(served)} executions ({len(got['earlier'])} by block {before}), escrow"
         f" {int(account.get('escrow', 0)) / WAD:.6f} ART; `artisan api serve` serves the same API"
+    )
+    state.console.print(
+        f"  audit of {str(trails[-1][0])[:12]}…: {verdict.get('verdict')} on"
+        f" {len(verdict.get('checks', []))} checks, signer {verdict['evidence']['signer']['kind']}"
+        " (`artisan audit ID` prints the same)"
     )
     reasons = sorted({r["reasonName"] for r in got["rejectedExecutions"]})
     state.console.print(

@@ -39,6 +39,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from artisan.graphql import blocks, ide, live, loaders, reports
+from artisan.graphql.audit import Auditor
 from artisan.graphql.errors import QueryError
 from artisan.graphql.schema import MAX_RESULT_BYTES, build_schema
 from artisan.graphql.session import Session
@@ -89,7 +90,8 @@ class _Snapshot:
             headers = dict(scope.get("headers") or ())
             session = Session(conn, self.state["chain_id"], related=loaders.load,
                               related_many=loaders.children,
-                              trace=headers.get(b"x-artisan-trace") == b"1")  # fmt: skip
+                              trace=headers.get(b"x-artisan-trace") == b"1",
+                              auditor=self.state.get("auditor"))  # fmt: skip
             scope.setdefault("state", {})["session"] = session
             await self.app(scope, receive, send)
 
@@ -104,7 +106,7 @@ def create_app(
     statement_timeout_ms: int = STATEMENT_TIMEOUT_MS, introspection: bool = True,
     max_result_bytes: int = MAX_RESULT_BYTES, node_modules: Path = ide.NODE_MODULES,
     max_subscriptions: int = 10, allowed_origins: tuple[str, ...] = (),
-    notify_url: str | None = None,
+    notify_url: str | None = None, auditor: Auditor | None = None,
 ) -> Starlette:  # fmt: skip
     """The API app reading ``read_url``; the pool opens and closes with the app's lifespan.
 
@@ -114,7 +116,8 @@ def create_app(
     ``notify_url`` (default ``read_url``): a streaming replica does not relay NOTIFY, so with a
     replica give the primary here.
     """
-    state: dict[str, Any] = {"chain_id": chain_id, "max_subscriptions": max_subscriptions}
+    state: dict[str, Any] = {"chain_id": chain_id, "max_subscriptions": max_subscriptions,
+                             "auditor": auditor}  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

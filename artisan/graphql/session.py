@@ -29,6 +29,7 @@ class Session:
     # module imports no reads).
     related: Callable[[Session, str, int, Any], Awaitable[Any]] | None = None
     related_many: Callable[..., Awaitable[list[Any]]] | None = None
+    auditor: Any = None  # ``audit.Auditor`` where the API was given a node; else None
 
     async def load(self, entity: str, at: int, key: Any) -> Any:
         """The ``entity`` with id ``key`` as of block ``at``, batched with its neighbours."""
