@@ -69,6 +69,9 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (chain_id, block_hash, log_index, incarnation)
 );
 CREATE INDEX IF NOT EXISTS events_name ON events (event_name, position);
+-- The API's signed requests (RequestSigned events, artisan/indexer/requests.py) by id.
+CREATE INDEX IF NOT EXISTS events_request_id ON events ((args->>'executionId'))
+    WHERE event_name = 'RequestSigned';
 
 -- Events of orphaned blocks, each removed once, by the reorg that orphaned it.
 CREATE TABLE IF NOT EXISTS event_removals (

@@ -26,6 +26,8 @@ models and accounts as often as they execute:
 - ``top_curated``: the 100 models with the highest curation score as of the head (recorded
   under ``missing`` if the schema has no ``curationScores``);
 - ``account``: an account's balances and its last 100 executions, in one request.
+- ``lineage_5``: an execution's lineage both ways, 5 steps (``lineage``); the baseline is the
+  same recursive walk, one statement per direction.
 
 The baseline is the same answer in SQL, sent through a psycopg pool by as many concurrent
 clients: one statement per kind (two for ``account``), autocommit, the head block read once
@@ -69,6 +71,7 @@ from artisan.config import load_settings
 from artisan.graphql.connections import encode
 from artisan.graphql.reads import Order
 from artisan.projections.curation_scores import DEFAULT_HALF_LIFE
+from artisan.projections.lineage_queries import walk_sql
 from artisan.projections.runner import Runner
 from artisan.storage.database import Database
 from artisan.testing import load
@@ -129,6 +132,15 @@ SELECT execution_id, cost, block_number FROM proj_executions
 WHERE user_address = %(p)s AND block_number <= %(block)s
 ORDER BY block_number DESC, execution_id DESC LIMIT 100"""
 
+# Lineage of an execution, both ways, 5 steps: the walk the API runs (``walk_sql``), one
+# statement per direction, with the API's node cap.
+LINEAGE_DEPTH, LINEAGE_CAP = 5, 4000
+SQL_LINEAGE: tuple[LiteralString, ...] = tuple(
+    walk_sql(w).replace("%(node)s", "%(p)s").replace("%(depth)s", str(LINEAGE_DEPTH))
+    .replace("%(cap)s", str(LINEAGE_CAP + 1))
+    for w in ("upstream", "downstream")
+)  # fmt: skip
+
 # The API's requests, as a dashboard sends them: one query text, the sampled parameter as a
 # variable (so the server parses and validates each text once).
 GQL_BY_ID = (
@@ -142,6 +154,10 @@ GQL_MODEL_PAGE = (
 GQL_KEYSET = (
     "query($p: String) { executionsConnection(first: 100, after: $p) { edges { cursor"
     " node { id cost } } pageInfo { hasNextPage endCursor } } }"
+)
+GQL_LINEAGE = (
+    "query($p: String!) { lineage(id: $p, direction: BOTH, depth: 5) { nodes { kind id }"
+    " edges { relation src dst depth } } }"
 )
 GQL_DEEP_SKIP = "query($p: Int) { executions(first: 100, skip: $p) { id cost } }"
 GQL_TOP_CURATED = (
@@ -303,6 +319,14 @@ def _sql_account(results: list[Rows]) -> list[str]:
     return [str(a[1]), str(a[3]), *(str(r[0]) for r in results[1])]
 
 
+def _api_lineage(data: dict[str, Any]) -> list[str]:
+    return sorted(f"{e['relation']} {e['src']} {e['dst']}" for e in data["lineage"]["edges"])
+
+
+def _sql_lineage(results: list[Rows]) -> list[str]:
+    return sorted({f"{r[0]} {r[2]} {r[4]}" for rows in results for r in rows})
+
+
 def probes(s: Samples) -> list[Probe]:
     return [
         Probe("by_id", s.executions, lambda p: _request(GQL_BY_ID, p=p), (SQL_BY_ID,),
@@ -322,6 +346,8 @@ def probes(s: Samples) -> list[Probe]:
               lambda r: [str(row[1]) for row in r[0]]),
         Probe("account", s.accounts, lambda p: _request(GQL_ACCOUNT, p=p, u=p),
               (SQL_ACCOUNT, SQL_ACCOUNT_EXECUTIONS), _api_account, _sql_account),
+        Probe("lineage_5", s.executions, lambda p: _request(GQL_LINEAGE, p=p), SQL_LINEAGE,
+              _api_lineage, _sql_lineage),
     ]  # fmt: skip
 
 

@@ -10,8 +10,10 @@ executions. Then, one batch at a time, one signed execution is recorded on the l
 receipt the clock runs until (a) the subscription's message arrives (a reader thread stamps
 each message as it comes) and (b) ``execution(id:)`` answers it (polled every 2 ms). The final
 line is JSON: ``{"samples": N, "receipt_to_subscription_ms": {"p50", "p95", "p99"},
-"receipt_to_query_ms": {...}}`` with the goals (p50 <= 30 ms, p99 <= 100 ms). The services
-share this machine's CPUs with the client and anvil.
+"receipt_to_query_ms": {...}}`` with the goals (p50 <= 30 ms, p99 <= 100 ms). Then the last
+50 executions are audited through the API (``audit``: the chain re-read over JSON-RPC), one at
+a time: ``audit_ms`` and the verdicts. The services share this machine's CPUs with the client
+and anvil.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +100,10 @@ class Messages:
             return self.arrived[key]
 
 
+AUDITS = 50  # executions audited through the API at the end (each re-reads the chain)
+AUDIT = "query($id: String!) { audit(executionId: $id) { verdict reasons } }"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=200)
@@ -157,6 +164,9 @@ def run(db_url: str, rpc_url: str, tmp: Path, artifacts: Path, samples: int) -> 
             time.sleep(0.5)
             to_sub: list[float] = []
             to_query: list[float] = []
+            ids: list[str] = []
+            audits: list[float] = []
+            verdicts: Counter[str] = Counter()
             with httpx.Client(base_url=api.base_url, timeout=10) as http:
                 for nonce in range(samples):
                     digest, params = secrets.token_bytes(32), secrets.token_bytes(32)
@@ -183,10 +193,19 @@ def run(db_url: str, rpc_url: str, tmp: Path, artifacts: Path, samples: int) -> 
                             break
                         time.sleep(0.002)
                     to_sub.append((messages.wait(eid) - receipt_at) * 1000)
+                    ids.append(eid)
+                # The audit: each of the last executions re-read from the chain by the API.
+                for eid in ids[-AUDITS:]:
+                    started = time.perf_counter()
+                    answer = http.post("/graphql", json={"query": AUDIT, "variables": {"id": eid}},
+                                       timeout=60).json()  # fmt: skip
+                    audits.append((time.perf_counter() - started) * 1000)
+                    verdicts[str((answer.get("data") or {}).get("audit", {}).get("verdict"))] += 1
             messages.ws.close()
     sub, query = percentiles(to_sub), percentiles(to_query)
     return {
         "samples": samples, "receipt_to_subscription_ms": sub, "receipt_to_query_ms": query,
+        "audits": len(audits), "audit_ms": percentiles(audits), "audit_verdicts": verdicts,
         "goals": {"p50_le_30ms": sub["p50"] <= P50_GOAL_MS and query["p50"] <= P50_GOAL_MS,
                   "p99_le_100ms": sub["p99"] <= P99_GOAL_MS and query["p99"] <= P99_GOAL_MS},
         "cpu_count": os.cpu_count(),

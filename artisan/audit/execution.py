@@ -139,6 +139,7 @@ def audit_execution(
     *,
     store_head: int | None = None,
     asset_bytes: Callable[[bytes], bytes | None] | None = None,
+    stored_request: Mapping[str, Any] | None = None,
 ) -> Audit:
     """Audit ``execution_id`` against the node behind ``chain``; ``stored`` is our store's row
     for it (``STORE_COLUMNS``; None: no row), ``store_head`` the highest block the store has
@@ -163,7 +164,26 @@ def audit_execution(
         _settlements(audit, chain, receipt, a, cost[1])
     _assets(audit, a, asset_bytes)
     _store(audit, log, a, stored, receipt, chain, store_head)
+    if item is not None and stored is not None:
+        _stored_request(audit, item, stored_request)
     return audit
+
+
+def _stored_request(audit: Audit, item: SignedItem, stored: Mapping[str, Any] | None) -> None:
+    """The request event our store holds against the calldata it was read from."""
+    if stored is None:
+        audit.check("store.request", False, "our store holds no RequestSigned event for it")
+        return
+    r = item.request
+    signed = {"user": r.user, "modelId": r.model_id, "inputDigest": _hex(r.input_digest),
+              "paramsHash": _hex(r.params_hash), "priority": r.priority, "maxCost": r.max_cost,
+              "nonce": r.nonce, "deadline": r.deadline, "signature": _hex(item.signature),
+              "outputDigest": _hex(item.output_digest)}  # fmt: skip
+    for name, value in signed.items():
+        if str(stored.get(name)).lower() != str(value).lower():
+            audit.check(f"store.request.{name}", False,
+                        f"our store says {stored.get(name)}, the calldata says"
+                        f" {value}")  # fmt: skip
 
 
 def _absent(
@@ -413,6 +433,12 @@ def _store(
     if not wrong:
         audit.check("store", True, "our store's row equals the chain in every field")
 
+
+# The request event the indexer stored for it (``indexer/requests.py``): its arguments.
+STORED_REQUEST = (
+    "SELECT args FROM live_events WHERE event_name = 'RequestSigned'"
+    " AND args->>'executionId' = %s ORDER BY position DESC LIMIT 1"
+)
 
 # Our store's row for an execution: what the audit compares with the chain.
 STORED_ROW = "SELECT " + ", ".join(STORE_COLUMNS) + " FROM proj_executions WHERE execution_id = %s"

@@ -20,7 +20,12 @@ def audit_command(
     with our store's row field by field. Exit 1 on FAIL."""
     from psycopg.rows import dict_row
 
-    from artisan.audit.execution import STORED_ROW, audit_execution, normalize_id
+    from artisan.audit.execution import (
+        STORED_REQUEST,
+        STORED_ROW,
+        audit_execution,
+        normalize_id,
+    )
     from artisan.audit.execution_reads import ExecutionChain
     from artisan.chain.contracts import Deployment
     from artisan.chain.protocol import load_artifacts
@@ -47,11 +52,19 @@ def audit_command(
         deployment = Deployment.load(settings.deployment_file)
         with db.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
             stored: dict[str, Any] | None = cur.execute(STORED_ROW, (key,)).fetchone()
+            found = cur.execute(STORED_REQUEST, (key,)).fetchone()
         reached = [r.last_block for r in admin.status(db, deployment.chain_id)]
         head = min((b for b in reached if b is not None), default=None)
         artifacts = load_artifacts(settings.artifacts_dir)
         with ExecutionChain(settings.rpc_url, deployment, artifacts) as chain:
-            audit = audit_execution(chain, key, stored, store_head=head, asset_bytes=asset_bytes)
+            audit = audit_execution(
+                chain,
+                key,
+                stored,
+                store_head=head,
+                asset_bytes=asset_bytes,
+                stored_request=None if found is None else found["args"],
+            )
     except ArtisanError as exc:
         raise fail(exc) from exc
     finally:

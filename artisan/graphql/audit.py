@@ -17,7 +17,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from artisan.audit.execution import STORED_ROW, audit_execution, normalize_id
+from artisan.audit.execution import STORED_REQUEST, STORED_ROW, audit_execution, normalize_id
 from artisan.audit.execution_reads import ExecutionChain
 from artisan.chain.contracts import Artifact, Deployment
 from artisan.errors import ArtisanError, DomainError
@@ -71,9 +71,13 @@ class Auditor:
         except FileNotFoundError:
             return None
 
-    def run(self, key: str, stored: Mapping[str, Any] | None, head: int | None) -> dict[str, Any]:
+    def run(
+        self, key: str, stored: Mapping[str, Any] | None, head: int | None,
+        request: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         with ExecutionChain(self.rpc_url, self.deployment, self.artifacts) as chain:
-            found = audit_execution(chain, key, stored, store_head=head, asset_bytes=self._bytes)
+            found = audit_execution(chain, key, stored, store_head=head, asset_bytes=self._bytes,
+                                    stored_request=request)  # fmt: skip
         return found.as_json()
 
 
@@ -89,10 +93,12 @@ async def audit(info: Info, executionId: str) -> ExecutionAudit:
     except DomainError as exc:
         raise QueryError(str(exc)) from exc
     rows = await session.rows(STORED_ROW, (key,))
+    request = await session.rows(STORED_REQUEST, (key,))
     head = await blocks.head(session)
     auditor: Auditor = session.auditor
     try:
-        found = await asyncio.to_thread(auditor.run, key, rows[0] if rows else None, head)
+        found = await asyncio.to_thread(auditor.run, key, rows[0] if rows else None, head,
+                                        request[0]["args"] if request else None)  # fmt: skip
     except ArtisanError as exc:
         raise QueryError(f"the audit could not read the chain: {exc}") from exc
     return ExecutionAudit(

@@ -229,6 +229,11 @@ class Execution:
     )
     input: Asset | None = _one("Execution", "input", "Asset", "inputDigest", "What it read")
     output: Asset | None = _one("Execution", "output", "Asset", "outputDigest", "What it wrote")
+    request: SignedRequest | None = _one(
+        "Execution", "request", "SignedRequest", "id",
+        "What the user signed (from the recordBatch calldata): max cost, nonce, deadline,"
+        " signature",
+    )  # fmt: skip
 
 
 @strawberry.type(description="An account's escrow and credits on the ledger, as of the block")
@@ -381,6 +386,35 @@ class RejectedExecution:
     _at: strawberry.Private[int]
     model: Model | None = _one(
         "RejectedExecution", "model", "Model", "modelId", "The model asked for, if registered"
+    )
+    request: SignedRequest | None = _one(
+        "RejectedExecution", "request", "SignedRequest", "executionId",
+        "What the user signed (from the recordBatch calldata)",
+    )  # fmt: skip
+
+
+@strawberry.type(
+    description="The signed request behind an execution or a refusal, read by the indexer from"
+    " the recordBatch transaction's calldata (a RequestSigned event)"
+)
+class SignedRequest:
+    id: Bytes = strawberry.field(description="The execution id: the request's EIP-712 digest")
+    user: Bytes
+    modelId: BigInt
+    inputDigest: Bytes
+    paramsHash: Bytes
+    priority: int
+    maxCost: BigInt
+    nonce: BigInt
+    deadline: BigInt
+    signature: Bytes
+    outputDigest: Bytes = strawberry.field(description="What the operator submitted with it")
+    executed: bool = strawberry.field(description="Executed, or refused (RejectedExecution)")
+    blockNumber: BigInt
+    transactionHash: Bytes
+    _at: strawberry.Private[int]
+    execution: Execution | None = _one(
+        "SignedRequest", "execution", "Execution", "id", "The execution, if it ran"
     )
 
 
@@ -743,6 +777,31 @@ REJECTED_EXECUTION = Entity(
     FROM live_events e WHERE e.chain_id = {chain} AND e.event_name = 'ExecutionRejected')""",
 )  # fmt: skip
 
+SIGNED_REQUEST = Entity(
+    SignedRequest, "signedRequest", "signedRequests", "signed_requests",
+    (
+        _c("id", "execution_id", Kind.BYTES), _c("user", "user_address", Kind.BYTES),
+        _c("modelId", "model_id", Kind.BIG_INT), _c("inputDigest", "input_digest", Kind.BYTES),
+        _c("paramsHash", "params_hash", Kind.BYTES), _c("priority", "priority", Kind.INT),
+        _c("maxCost", "max_cost", Kind.BIG_INT), _c("nonce", "nonce", Kind.BIG_INT),
+        _c("deadline", "deadline", Kind.BIG_INT), _c("signature", "signature", Kind.BYTES),
+        _c("outputDigest", "output_digest", Kind.BYTES),
+        _c("executed", "executed", Kind.BOOLEAN), _c("blockNumber", "block_number", Kind.BIG_INT),
+        _c("transactionHash", "tx_hash", Kind.BYTES),
+    ),
+    versioned=False,
+    block_column="block_number",
+    source="""(
+    SELECT e.args->>'executionId' AS execution_id, e.args->>'user' AS user_address,
+           (e.args->>'modelId')::numeric AS model_id, e.args->>'inputDigest' AS input_digest,
+           e.args->>'paramsHash' AS params_hash, (e.args->>'priority')::int AS priority,
+           (e.args->>'maxCost')::numeric AS max_cost, (e.args->>'nonce')::numeric AS nonce,
+           (e.args->>'deadline')::numeric AS deadline, e.args->>'signature' AS signature,
+           e.args->>'outputDigest' AS output_digest, (e.args->>'executed')::boolean AS executed,
+           e.block_number, e.tx_hash
+    FROM live_events e WHERE e.chain_id = {chain} AND e.event_name = 'RequestSigned')""",
+)  # fmt: skip
+
 RATES_VERSION = Entity(
     RatesVersion, "ratesVersion", "ratesVersions", "rates_versions",
     (
@@ -784,5 +843,6 @@ ENTITIES: tuple[Entity, ...] = (
     MODEL, EXECUTION, SETTLEMENT, RATING, ACCOUNT, MODEL_ACCESS, MODEL_USAGE, ASSET,
     CURATION_SIGNAL, CURATION_SCORE,
     REWARD_EPOCH, REWARD_LEAF, CLAIM, BLOCK, REORG, REJECTED_EXECUTION, RATES_VERSION,
+    SIGNED_REQUEST,
 )  # fmt: skip
 BY_NAME: dict[str, Entity] = {entity.name: entity for entity in ENTITIES}

@@ -13,7 +13,7 @@ chain moved between two calls, and the range is fetched again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from artisan.chain.errors import ChainMoved
 from artisan.indexer.source import ChainSource, RawLog
@@ -28,6 +28,8 @@ class FetchedRange:
     last: int
     headers: dict[int, BlockHeader]
     logs: list[RawLog]
+    # The ledger's transactions holding outcome logs: hash -> calldata (``requests.py``).
+    calldata: dict[str, str] = field(default_factory=dict)
 
     @property
     def timestamps(self) -> dict[int, int]:
@@ -109,4 +111,4 @@ def split_range(fetched: FetchedRange, max_logs: int) -> list[FetchedRange]:
 
 def _part(fetched: FetchedRange, first: int, last: int, logs: list[RawLog]) -> FetchedRange:
     headers = {n: h for n, h in fetched.headers.items() if first <= n <= last}
-    return FetchedRange(first, last, headers, logs)
+    return FetchedRange(first, last, headers, logs, fetched.calldata)

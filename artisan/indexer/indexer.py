@@ -28,9 +28,10 @@ from artisan.indexer.fetch import FetchedRange, fetch_range, split_range
 from artisan.indexer.pipeline import Batch, Prefetcher
 from artisan.indexer.ranges import RangeSizer
 from artisan.indexer.reorg import find_common_ancestor
+from artisan.indexer.requests import RequestEvents
 from artisan.indexer.source import ChainSource, HeadSignal
 from artisan.retry import Backoff, call_with_retries
-from artisan.storage.chain_records import Checkpoint, ReorgRecord
+from artisan.storage.chain_records import Checkpoint, EventRow, ReorgRecord
 from artisan.storage.database import Database
 from artisan.storage.event_store import EventStore
 from artisan.storage.writer_lock import (
@@ -77,6 +78,7 @@ class Indexer:
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_progress: Callable[[Progress], None] | None = None,
+        requests: bool = True,
     ) -> None:
         if finality_depth < 1 or start_block < 0:
             raise IndexerError("finality_depth must be >= 1 and start_block >= 0")
@@ -85,6 +87,10 @@ class Indexer:
         self.source = source
         self.chain_id = chain_id
         self.decoder = EventDecoder(contracts)
+        ledger = next((c.address for c in contracts if any(
+            e.get("type") == "event" and e.get("name") == "InferenceExecuted" for e in c.abi)),
+            None)  # fmt: skip
+        self.requests = RequestEvents(ledger) if requests and ledger is not None else None
         self.finality_depth = finality_depth
         self.start_block = start_block
         self.ranges = ranges or RangeSizer()
@@ -133,7 +139,8 @@ class Indexer:
         )
         if tip.hash is not None and fetched.headers[tip.number + 1].parent_hash != tip.hash:
             return self._follow_reorg(below=tip.number + 1, head=head)
-        rows = self.decoder.rows(self.chain_id, fetched.logs, fetched.timestamps)
+        fetched = self._with_calldata(fetched)
+        rows = self._rows(fetched)
         new = Checkpoint(last, fetched.headers[last].hash)
         result = self.store.append(
             tip, new, list(fetched.headers.values()), rows, head - self.finality_depth
@@ -196,7 +203,8 @@ class Indexer:
 
         def attempt() -> FetchedRange:
             end = min(last, first + self.ranges.size - 1)
-            return fetch_range(self.source, self.decoder.addresses, first, end, end + 1)
+            fetched = fetch_range(self.source, self.decoder.addresses, first, end, end + 1)
+            return self._with_calldata(fetched)
 
         fetched = self._retrying(attempt, f"fetching blocks from {first}")
         self.ranges.succeeded(fetched.last - first + 1, len(fetched.logs))
@@ -206,8 +214,7 @@ class Indexer:
         """Decode a fetched range part by part (on the decode thread): the writer appends one
         part while the next is decoded."""
         for i, part in enumerate(split_range(fetched, _WRITE_BATCH_LOGS)):
-            rows = self.decoder.rows(self.chain_id, part.logs, part.timestamps)
-            yield Batch(part, rows, continues=i > 0)
+            yield Batch(part, self._rows(part), continues=i > 0)
 
     def _backfill_finalized(self, last: int, head: int) -> None:
         """Append finalized ranges up to ``last``, fetched ahead of the writes."""
@@ -228,6 +235,14 @@ class Indexer:
                 )
                 self.checkpoint = new
                 self._on_progress(Progress("append", new, head, events=result.inserted))
+
+    def _with_calldata(self, fetched: FetchedRange) -> FetchedRange:
+        """The range with its ledger transactions' calldata, for the request events."""
+        return fetched if self.requests is None else self.requests.fetch(self.source, fetched)
+
+    def _rows(self, fetched: FetchedRange) -> list[EventRow]:
+        rows = self.decoder.rows(self.chain_id, fetched.logs, fetched.timestamps)
+        return rows if self.requests is None else self.requests.rows(rows, fetched.calldata)
 
     def _tip_forked(self) -> bool:
         """Whether the stored tip is gone from the node's chain (replaced, or the chain shrank).

@@ -64,6 +64,13 @@ class JsonRpcSource:
         result: list[list[RawLog]] = self._batch(calls)
         return result
 
+    def transactions(self, hashes: Sequence[str]) -> list[dict[str, Any] | None]:
+        """The transactions with these hashes, in order (None: unknown to the node)."""
+        result: list[dict[str, Any] | None] = self._batch(
+            [("eth_getTransactionByHash", [h]) for h in hashes]
+        )
+        return result
+
     def _call(self, method: str, params: list[Any]) -> Any:
         return self.rpc.call(method, *params)
 

@@ -17,7 +17,7 @@ from eth_account import Account
 from psycopg.rows import dict_row
 from web3 import Web3
 
-from artisan.audit.execution import STORED_ROW, Audit, audit_execution
+from artisan.audit.execution import STORED_REQUEST, STORED_ROW, Audit, audit_execution
 from artisan.audit.execution_reads import ExecutionChain
 from artisan.chain.actions import BatchItem, ModelSpec, register_model
 from artisan.chain.anvil import Anvil
@@ -89,14 +89,17 @@ def history(
     assert receipts[0]["blockNumber"] == receipts[1]["blockNumber"]  # one block, price after
     index(own_store, anvil, protocol)
     ids = ["0x" + execution_id(r, d.chain_id, d.ledger).hex() for r, _ in signed]
-    yield {"ids": ids, "model": model, "wallet": wallet, "block": receipts[0]["blockNumber"]}
+    yield {"ids": ids, "model": model, "wallet": wallet, "block": receipts[0]["blockNumber"],
+           "items": items}  # fmt: skip
 
 
 def audit(db: Database, anvil: Anvil, protocol: Protocol, key: str) -> Audit:
     with db.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
         stored = cur.execute(STORED_ROW, (key,)).fetchone()
+        request = cur.execute(STORED_REQUEST, (key,)).fetchone()
     with ExecutionChain(anvil.rpc_url, protocol.deployment, protocol.artifacts) as chain:
-        return audit_execution(chain, key, stored, store_head=None)
+        return audit_execution(chain, key, stored, store_head=None,
+                               stored_request=request and request["args"])  # fmt: skip
 
 
 def test_honest_executions_pass_ecdsa_and_eip1271(
@@ -127,15 +130,21 @@ def test_honest_executions_pass_ecdsa_and_eip1271(
         ("cost", "cost = cost + 1"),
         ("credit_amounts", "credit_amounts[1] = credit_amounts[1] - 1"),
         ("input_digest", "input_digest = '0x' || repeat('ab', 32)"),
+        ("request.maxCost", None),
     ],
 )
 def test_a_tampered_row_fails_naming_its_column(
     own_store: Database, anvil: Anvil, protocol: Protocol, history: dict[str, Any],
-    column: str, tamper: str,
+    column: str, tamper: str | None,
 ) -> None:  # fmt: skip
     key = history["ids"][0]
     with own_store.connect() as conn:
-        conn.execute(f"UPDATE proj_executions SET {tamper} WHERE execution_id = %s", (key,))
+        if tamper is None:  # the request event the indexer stored from the calldata
+            conn.execute("UPDATE events SET args = jsonb_set(args, '{maxCost}', '\"1\"')"
+                         " WHERE event_name = 'RequestSigned' AND args->>'executionId' = %s",
+                         (key,))  # fmt: skip
+        else:
+            conn.execute(f"UPDATE proj_executions SET {tamper} WHERE execution_id = %s", (key,))
     got = audit(own_store, anvil, protocol, key)
     assert got.verdict == "FAIL"
     assert [c.name for c in got.checks if not c.ok] == [f"store.{column}"], got.reasons
@@ -198,3 +207,28 @@ def test_the_api_and_the_cli_give_the_same_audit(
     cli = json.loads(out.stdout)
     assert cli["evidence"].pop("head") >= head
     assert cli == expected
+
+
+def test_the_signed_requests_are_served_with_their_executions(
+    own_store: Database, protocol: Protocol, history: dict[str, Any]
+) -> None:
+    app = create_app(own_store.url, chain_id=protocol.deployment.chain_id, max_lag_blocks=1000)
+    query = ("query($ids: [Bytes!]) { executions(where: {id_in: $ids}) { id request { id user"
+             " maxCost nonce deadline signature executed execution { id } } } }")  # fmt: skip
+    with serve_in_thread(app, lifespan=True) as url:
+        answer = httpx.post(url + "/graphql", json={"query": query,
+                            "variables": {"ids": history["ids"]}}, timeout=30).json()  # fmt: skip
+    assert "errors" not in answer, answer
+    got = {e["id"]: e["request"] for e in answer["data"]["executions"]}
+    for key, item in zip(history["ids"], history["items"], strict=True):
+        r = item.request
+        assert got[key] == {
+            "id": key,
+            "user": r.user.lower(),
+            "maxCost": str(r.max_cost),
+            "nonce": str(r.nonce),
+            "deadline": str(r.deadline),
+            "signature": "0x" + item.signature.hex(),
+            "executed": True,
+            "execution": {"id": key},
+        }

@@ -103,6 +103,47 @@ def record_batch_calldata(encoded_items: Sequence[bytes]) -> bytes:
     )
 
 
+def decode_record_batch(calldata: bytes) -> list[ItemFields]:
+    """The items of ``recordBatch`` calldata (the inverse of ``record_batch_calldata``, for
+    the indexer's request events: eth_abi takes about 0.3 ms per item). ValueError names
+    what is wrong with calldata that is not a well-formed call."""
+    if calldata[:4] != RECORD_BATCH_SELECTOR:
+        raise ValueError("not a recordBatch call (selector)")
+    body = memoryview(calldata)[4:]
+
+    def word(at: int) -> int:
+        if at < 0 or at + 32 > len(body):
+            raise ValueError(f"recordBatch calldata ends before byte {at + 32}")
+        return int.from_bytes(body[at : at + 32], "big")
+
+    array = word(0)
+    count = word(array)
+    base = array + 32  # item offsets count from here
+    if count > len(body) // 32:
+        raise ValueError(f"recordBatch calldata cannot hold {count} items")
+    items = []
+    for i in range(count):
+        at = base + word(base + 32 * i)
+        if at + _ITEM_HEAD_WORDS * 32 > len(body):
+            raise ValueError(f"item {i} of recordBatch calldata is cut short")
+        head = [word(at + 32 * k) for k in range(_ITEM_HEAD_WORDS)]
+        sig_at = at + head[8]
+        size = word(sig_at)
+        if sig_at + 32 + size > len(body):
+            raise ValueError(f"the signature of item {i} of recordBatch calldata is cut short")
+        if head[0] >> 160:
+            raise ValueError(f"the user of item {i} of recordBatch calldata is not an address")
+        items.append(ItemFields(
+            user=head[0].to_bytes(20, "big"), model_id=head[1],
+            input_digest=head[2].to_bytes(32, "big"), params_hash=head[3].to_bytes(32, "big"),
+            priority=head[4], max_cost=head[5], nonce=head[6], deadline=head[7],
+            signature=bytes(body[sig_at + 32 : sig_at + 32 + size]),
+            meter=(head[9], head[10], head[11], head[12], head[13]),
+            output_digest=head[14].to_bytes(32, "big"),
+        ))  # fmt: skip
+    return items
+
+
 def _data_word(data: str, index: int) -> int:
     start = 2 + 64 * index
     return int(data[start : start + 64], 16)
