@@ -17,11 +17,14 @@ Then, in the same run and on the same chain:
 - the limit: raw ``eth_getLogs`` over the same block ranges the indexer read, orjson, and COPY
   of the same rows into a scratch table without indexes, sequentially, with no decoding
   beyond what COPY needs (hex fields as text, numbers as ints);
-- the indexer: a full ``backfill`` into a fresh event store, with its defaults.
+- the indexer: a full ``backfill`` into a fresh event store, with its defaults (which read
+  each batch transaction's calldata for the request events);
+- the indexer without request events (``requests=False``): the logs alone, like the limit.
 
-The final line is JSON: ``events``, ``indexer_events_per_s``, ``limit_events_per_s``,
-``ratio_vs_limit`` and details. Each figure is the best of ``--rounds`` runs (alternating), as
-on a shared machine the slower rounds measure the neighbours.
+The final line is JSON: ``events`` (logs), ``request_events``, ``indexer_events_per_s``,
+``limit_events_per_s``, ``ratio_vs_limit``, the same without request events, and details.
+Each figure is the best of ``--rounds`` runs (alternating), as on a shared machine the slower
+rounds measure the neighbours.
 """
 
 from __future__ import annotations
@@ -274,23 +277,28 @@ def drop_database(server: Database, name: str) -> None:
 
 
 def run_indexer(
-    server: Database, url: str, gen: Generator, head: int
-) -> tuple[float, int, list[tuple[int, int]]]:
-    """A full backfill into a fresh event store: (seconds, events stored, log query ranges)."""
+    server: Database, url: str, gen: Generator, head: int, requests: bool = True
+) -> tuple[float, int, int, list[tuple[int, int]]]:
+    """A full backfill into a fresh event store: (seconds, log events stored, request events
+    stored, log query ranges). ``requests``: read each outcome's request from its calldata."""
     db, name = scratch_database(server)
     d = gen.deployment
     contracts = [ContractAbi(d.addresses()[n], abi) for n, abi in gen.abis.items()]
     source = RecordingSource(url)
     try:
         started = time.perf_counter()
-        with Indexer(db, source, d.chain_id, contracts, start_block=d.start_block) as idx:
+        with Indexer(db, source, d.chain_id, contracts, start_block=d.start_block,
+                     requests=requests) as idx:  # fmt: skip
             checkpoint = idx.backfill(head)
         elapsed = time.perf_counter() - started
         assert checkpoint.number == head, checkpoint
         with db.connect() as conn:
-            row = conn.execute("SELECT count(*) FROM events").fetchone()
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE event_name IS DISTINCT FROM 'RequestSigned'),"
+                " count(*) FILTER (WHERE event_name = 'RequestSigned') FROM events"
+            ).fetchone()
         assert row is not None
-        return elapsed, int(row[0]), source.ranges
+        return elapsed, int(row[0]), int(row[1]), source.ranges
     finally:
         source.close()
         drop_database(server, name)
@@ -346,11 +354,18 @@ def measure(
     for i in range(rounds):
         row: dict[str, float] = {}
         # The first round starts with the indexer: the limit reads the ranges it read.
-        for which in ("indexer", "limit") if i % 2 == 0 else ("limit", "indexer"):
+        order = ("indexer", "bare", "limit") if i % 2 == 0 else ("limit", "bare", "indexer")
+        for which in order:
             if which == "indexer":
-                row["indexer_s"], row["stored"], got = run_indexer(server, url, gen, head)
+                row["indexer_s"], row["stored"], row["requests"], got = run_indexer(
+                    server, url, gen, head
+                )
                 # ...and the unfinalized tail, which the indexer read block by block.
                 ranges = ranges or [*got, (got[-1][1] + 1, head)]
+            elif which == "bare":  # without the request events (no calldata read)
+                row["bare_s"], row["bare_stored"], _, _ = run_indexer(
+                    server, url, gen, head, requests=False
+                )
             else:
                 assert ranges is not None
                 row["limit_s"], row["limit_rows"] = run_limit(server, url, addresses, ranges)
@@ -384,15 +399,20 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.close()
     events = int(rounds[0]["stored"])
-    if any(r["stored"] != events or r["limit_rows"] != events for r in rounds):
+    if any(r["stored"] != events or r["limit_rows"] != events or r["bare_stored"] != events
+           for r in rounds):  # fmt: skip
         raise SystemExit(f"the runs stored different numbers of events: {rounds}")
     indexer_rate = max(events / r["indexer_s"] for r in rounds)
+    bare_rate = max(events / r["bare_s"] for r in rounds)
     limit_rate = max(events / r["limit_s"] for r in rounds)
     result = {
         "events": events,
+        "request_events": int(rounds[0]["requests"]),
         "indexer_events_per_s": round(indexer_rate),
         "limit_events_per_s": round(limit_rate),
         "ratio_vs_limit": round(indexer_rate / limit_rate, 3),
+        "without_requests_events_per_s": round(bare_rate),
+        "without_requests_ratio_vs_limit": round(bare_rate / limit_rate, 3),
         "protocol_events_emitted": emitted,
         "blocks": head - gen.deployment.start_block + 1,
         "first_event_block": first,
@@ -405,6 +425,7 @@ def main(argv: list[str] | None = None) -> None:
         "rounds": [
             {
                 "indexer_events_per_s": round(events / r["indexer_s"]),
+                "without_requests_events_per_s": round(events / r["bare_s"]),
                 "limit_events_per_s": round(events / r["limit_s"]),
             }
             for r in rounds
