@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from artisan.projections.jobs import EpochSchedule
     from artisan.projections.rewards.epochs import RewardConfig
     from artisan.projections.runner import Runner
+    from artisan.storage.database import Database
 
 projections_app = typer.Typer(no_args_is_help=True, help="Read models built from the event store.")
 
@@ -44,36 +45,68 @@ def run(
     from artisan.storage.database import open_database
 
     settings = _settings()
+    stop = threading.Event()
+    if follow:  # SIGINT or SIGTERM stops it, from the start (waiting, catching up) on
+
+        def _stop(_sig: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
     db = open_database(settings)
     try:
-        chain = chain_of(db, chain_id)
+        chain = _following(settings, db, interval, stop) if follow and chain_id is None else (
+            chain_of(db, chain_id))  # fmt: skip
+        if chain is None:
+            return  # stopped while waiting
         with Runner(db, chain) as runner:
             # The event-store position each projection has applied up to (``status`` shows the
             # store's head beside it).
             json_line({"caught_up": runner.catch_up()})
-            if follow:
-                _follow(settings, runner, interval, epoch_interval, publish)
+            if follow and not stop.is_set():
+                _follow(settings, runner, interval, epoch_interval, publish, stop)
     except ArtisanError as exc:
         raise fail(exc) from exc
     finally:
         db.close()
 
 
+def _following(settings: Settings, db: Database, interval: float, stop: threading.Event
+               ) -> int | None:  # fmt: skip
+    """The chain a follower with no ``--chain-id`` projects: the store's only chain, else the
+    deployment file's (a store the indexer has not written to yet), else the first chain the
+    store comes to hold (waited for; None if stopped meanwhile)."""
+    from artisan.chain.contracts import Deployment
+    from artisan.projections import positions
+
+    db.apply_schema()  # a database nothing has written to yet
+    said = False
+    while not stop.is_set():
+        with db.connect() as conn:
+            chains = conn.execute("SELECT count(*) FROM indexer_checkpoints").fetchone()
+            only = positions.only_chain(conn)
+        if only is not None:
+            return only
+        if chains is not None and chains[0] > 1:
+            raise ConfigError("the store holds several chains: name one with --chain-id")
+        if settings.deployment_file.exists():
+            return Deployment.load(settings.deployment_file).chain_id
+        if not said:
+            console.print("the store holds no chain yet: waiting for the indexer")
+            said = True
+        stop.wait(interval)
+    return None
+
+
 def _follow(
-    settings: Settings, runner: Runner, interval: float, epoch_interval: float, publish: bool
-) -> None:
+    settings: Settings, runner: Runner, interval: float, epoch_interval: float, publish: bool,
+    stop: threading.Event,
+) -> None:  # fmt: skip
     """Run the projection service until SIGINT or SIGTERM, or its first failure."""
     from artisan.projections.jobs import ProjectionIntervals, ProjectionService
     from artisan.scheduling import build_scheduler
 
     epochs = _epoch_schedule(settings, runner, publish)
-    stop = threading.Event()
-
-    def _stop(_sig: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
     scheduler = build_scheduler()
     service = ProjectionService(
         runner,

@@ -149,3 +149,28 @@ def test_run_follow_closes_and_publishes_epochs_and_stops_on_sigterm(
         app, ["projections", "run", "--follow"], env={**env, "ARTISAN_REWARD_POOLS": '{"0": 5}'}
     )
     assert bad.exit_code != 0 and "ARTISAN_REWARD_POOLS" in bad.stdout
+
+
+def test_run_follow_on_an_empty_store_waits_for_the_indexer(
+    fresh_db: Database, anvil: Anvil, w3: Web3, protocol: Protocol, deployer: Signer,
+    operator: Signer, tmp_path: Path,
+) -> None:  # fmt: skip
+    """Started before the indexer wrote anything and with no deployment file, a follower waits
+    for the store's first chain instead of exiting, then projects what the indexer brings."""
+    executions(w3, protocol, deployer, operator, 2)
+    env = {**os.environ, **_env(fresh_db, anvil, protocol, tmp_path),
+           "ARTISAN_DEPLOYMENT_FILE": str(tmp_path / "none.json")}  # fmt: skip
+    command = [sys.executable, "-m", "artisan.cli", "projections", "run", "--follow",
+               "--interval", "0.1"]  # fmt: skip
+    with Child(command, env=env, stderr=tmp_path / "stderr.txt", cwd=REPO_ROOT) as service:
+        service.until(lambda text: "waiting for the indexer" in text, timeout=30.0)
+        backfill(fresh_db, anvil, protocol)
+        service.until(lambda text: '"caught_up"' in text, timeout=30.0)
+        with fresh_db.connect() as conn:
+            for _ in range(100):
+                row = conn.execute("SELECT count(*) FROM proj_executions").fetchone()
+                if row == (2,):
+                    break
+                threading.Event().wait(0.1)
+        assert row == (2,)
+        assert service.stop(signal.SIGTERM) == 0, service.stderr_text()
