@@ -167,6 +167,7 @@ def run(db_url: str, rpc_url: str, tmp: Path, artifacts: Path, samples: int) -> 
             ids: list[str] = []
             audits: list[float] = []
             verdicts: Counter[str] = Counter()
+            failed: Counter[str] = Counter()  # the failed checks' names, and any error
             with httpx.Client(base_url=api.base_url, timeout=10) as http:
                 for nonce in range(samples):
                     digest, params = secrets.token_bytes(32), secrets.token_bytes(32)
@@ -200,12 +201,16 @@ def run(db_url: str, rpc_url: str, tmp: Path, artifacts: Path, samples: int) -> 
                     answer = http.post("/graphql", json={"query": AUDIT, "variables": {"id": eid}},
                                        timeout=60).json()  # fmt: skip
                     audits.append((time.perf_counter() - started) * 1000)
-                    verdicts[str((answer.get("data") or {}).get("audit", {}).get("verdict"))] += 1
+                    found = (answer.get("data") or {}).get("audit") or {}
+                    verdicts[str(found.get("verdict"))] += 1
+                    failed.update(r.split(":")[0] for r in found.get("reasons", []))
+                    failed.update(e["message"][:120] for e in answer.get("errors", []))
             messages.ws.close()
     sub, query = percentiles(to_sub), percentiles(to_query)
     return {
         "samples": samples, "receipt_to_subscription_ms": sub, "receipt_to_query_ms": query,
         "audits": len(audits), "audit_ms": percentiles(audits), "audit_verdicts": verdicts,
+        "audit_failed_checks": failed,
         "goals": {"p50_le_30ms": sub["p50"] <= P50_GOAL_MS and query["p50"] <= P50_GOAL_MS,
                   "p99_le_100ms": sub["p99"] <= P99_GOAL_MS and query["p99"] <= P99_GOAL_MS},
         "cpu_count": os.cpu_count(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -92,6 +92,9 @@ class MeteredSource:
         self, block_hashes: Sequence[str], addresses: Sequence[str]
     ) -> list[list[RawLog]]:
         return self._call("block_logs", lambda: self.inner.block_logs(block_hashes, addresses))
+
+    def transactions(self, hashes: Sequence[str]) -> list[dict[str, Any] | None]:
+        return self._call("transactions", lambda: self.inner.transactions(hashes))
 
     def close(self) -> None:
         self.inner.close()

@@ -12,7 +12,7 @@ their block, and projections replay them like any event.
 
 The ledger records item ``k`` of a batch as the ``k``-th outcome of its transaction; each
 pairing is checked against the outcome's user and model before it is stored. A source that
-cannot read transactions (a scripted fake) gives no request events.
+knows no transactions (the scripted fake chain) gives no request events.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from artisan.chain.abi.ledger import (
     decode_record_batch,
 )
 from artisan.indexer.fetch import FetchedRange
+from artisan.indexer.source import ChainSource
 from artisan.storage.chain_records import EventRow
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,8 @@ class RequestEvents:
     def __init__(self, ledger: str) -> None:
         self.ledger = ledger.lower()
 
-    def fetch(self, source: object, fetched: FetchedRange) -> FetchedRange:
+    def fetch(self, source: ChainSource, fetched: FetchedRange) -> FetchedRange:
         """``fetched`` with the calldata of its ledger transactions that hold outcomes."""
-        read = getattr(source, "transactions", None)
-        if read is None:
-            return fetched
         hashes = list(dict.fromkeys(
             str(x["transactionHash"]) for x in fetched.logs
             if x["address"] == self.ledger and x["topics"] and x["topics"][0] in _OUTCOMES
@@ -66,7 +64,7 @@ class RequestEvents:
         if not hashes:
             return fetched
         calldata = {}
-        for tx_hash, tx in zip(hashes, read(hashes), strict=True):
+        for tx_hash, tx in zip(hashes, source.transactions(hashes), strict=True):
             if tx is not None and str(tx.get("to") or "").lower() == self.ledger:
                 calldata[tx_hash] = str(tx["input"])
         return dataclasses.replace(fetched, calldata=calldata)

@@ -10,7 +10,7 @@ store refuses a row with any other character in a hex field.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from artisan.chain.types import RawLog
 from artisan.storage.chain_records import BlockHeader
@@ -44,6 +44,11 @@ class ChainSource(Protocol):
 
         Raises ``ChainMoved`` when the node no longer knows one of the blocks.
         """
+        ...
+
+    def transactions(self, hashes: Sequence[str]) -> list[dict[str, Any] | None]:
+        """The transactions with these hashes, in order (None: not known to the source); the
+        indexer reads the ledger's for their calldata (``requests.py``)."""
         ...
 
     def close(self) -> None:

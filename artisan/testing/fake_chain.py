@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
@@ -210,6 +211,11 @@ class FakeChainSource:
                 raise ChainMoved(f"unknown block {h}")
             out.append([log for log in block.logs if log["address"] in wanted])
         return out
+
+    def transactions(self, hashes: Sequence[str]) -> list[dict[str, Any] | None]:
+        """A scripted chain has logs, not transactions: none is known (no request events)."""
+        self._enter("transactions")
+        return [None for _ in hashes]
 
     def close(self) -> None:
         return None

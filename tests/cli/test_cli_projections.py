@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -156,7 +157,8 @@ def test_run_follow_on_an_empty_store_waits_for_the_indexer(
     operator: Signer, tmp_path: Path,
 ) -> None:  # fmt: skip
     """Started before the indexer wrote anything and with no deployment file, a follower waits
-    for the store's first chain instead of exiting, then projects what the indexer brings."""
+    for the store's first chain instead of exiting, then projects what `artisan index` brings
+    (with each execution's signed request, read from its calldata)."""
     executions(w3, protocol, deployer, operator, 2)
     env = {**os.environ, **_env(fresh_db, anvil, protocol, tmp_path),
            "ARTISAN_DEPLOYMENT_FILE": str(tmp_path / "none.json")}  # fmt: skip
@@ -164,7 +166,12 @@ def test_run_follow_on_an_empty_store_waits_for_the_indexer(
                "--interval", "0.1"]  # fmt: skip
     with Child(command, env=env, stderr=tmp_path / "stderr.txt", cwd=REPO_ROOT) as service:
         service.until(lambda text: "waiting for the indexer" in text, timeout=30.0)
-        backfill(fresh_db, anvil, protocol)
+        indexed = subprocess.run(  # the `artisan index` process, as deployed
+            [sys.executable, "-m", "artisan.cli", "index", "--once", "--json"],
+            env={**env, "ARTISAN_DEPLOYMENT_FILE": str(tmp_path / "deployment.json")},
+            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+        )  # fmt: skip
+        assert indexed.returncode == 0, indexed.stderr
         service.until(lambda text: '"caught_up"' in text, timeout=30.0)
         with fresh_db.connect() as conn:
             for _ in range(100):
@@ -174,3 +181,6 @@ def test_run_follow_on_an_empty_store_waits_for_the_indexer(
                 threading.Event().wait(0.1)
         assert row == (2,)
         assert service.stop(signal.SIGTERM) == 0, service.stderr_text()
+    with fresh_db.connect() as conn:  # the indexer read each execution's signed request
+        assert conn.execute("SELECT count(*) FROM live_events WHERE event_name = 'RequestSigned'"
+                            ).fetchone() == (2,)  # fmt: skip
