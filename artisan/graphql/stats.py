@@ -23,6 +23,8 @@ from artisan.graphql.entities import CURATION_SCORE, Model
 from artisan.graphql.errors import QueryError
 from artisan.graphql.grammar import MAX_FIRST, MAX_SKIP, page
 from artisan.graphql.scalars import BigInt, Bytes
+from artisan.graphql.session import Session
+from artisan.projections.rewards import report
 
 SECONDS = {"hour": 3600, "day": 86_400}
 
@@ -38,6 +40,24 @@ class TopModelsBy(enum.Enum):
     USAGE = "USAGE"
     FEES = "FEES"
     CURATION = "CURATION"
+    REWARDS = "REWARDS"
+
+
+MAX_REWARD_EPOCHS = 100  # epochs one REWARDS ranking recomputes (each a reward report)
+
+# The epochs closed here by the block whose end falls in the window: an epoch ends at the time
+# of its last block (or of the last block the store keeps before it: empty blocks are pruned).
+_EPOCHS = """
+SELECT e.epoch FROM reward_epochs e
+CROSS JOIN LATERAL (
+    SELECT b.timestamp FROM blocks b
+    WHERE b.chain_id = %(chain)s AND b.number <= e.to_block AND b.orphaned_by IS NULL
+    ORDER BY b.number DESC LIMIT 1) ended
+WHERE e.to_block <= %(block)s
+  AND (%(since)s::bigint IS NULL OR ended.timestamp >= %(since)s::bigint)
+  AND (%(until)s::bigint IS NULL OR ended.timestamp < %(until)s::bigint)
+ORDER BY e.epoch LIMIT %(cap)s
+"""
 
 
 @strawberry.input(name="ExecutionStats_filter")
@@ -71,8 +91,35 @@ class TopModel:
     fees: BigInt
     users: int
     score: BigInt | None = strawberry.field(description="The curation score (by CURATION)")
+    rewards: BigInt | None = strawberry.field(
+        description="Its reward over the window's closed epochs (by REWARDS; `fees` then are"
+        " its fees in those epochs)", default=None,
+    )  # fmt: skip
     _at: strawberry.Private[int]
     model: Model | None = strawberry.field(resolver=_model, description="Its terms at the block")
+
+
+async def _by_rewards(
+    session: Session, since: BigInt | None, until: BigInt | None, at: int, first: int
+) -> list[TopModel]:
+    """Models by the sum of their reward lines (the reward report's rule, epoch by epoch) over
+    the epochs closed here by the block that ended in [since, until)."""
+    params = {"since": None if since is None else int(since),
+              "until": None if until is None else int(until), "block": at,
+              "cap": MAX_REWARD_EPOCHS + 1}  # fmt: skip
+    epochs = [int(r["epoch"]) for r in await session.rows(_EPOCHS, params)]
+    if len(epochs) > MAX_REWARD_EPOCHS:
+        raise QueryError(f"topModels(by: REWARDS) recomputes at most {MAX_REWARD_EPOCHS} epochs:"
+                         " narrow `since` and `until`")  # fmt: skip
+    rewards: dict[int, int] = {}
+    fees: dict[int, int] = {}
+    for epoch in epochs:
+        for line in (await report.read(session.rows, epoch)).models:
+            rewards[line.model_id] = rewards.get(line.model_id, 0) + line.amount
+            fees[line.model_id] = fees.get(line.model_id, 0) + line.fees
+    ranked = sorted(rewards, key=lambda m: (-rewards[m], m))[:first]
+    return [TopModel(modelId=strawberry.ID(str(m)), executions=0, fees=BigInt(fees[m]), users=0,
+                     score=None, rewards=BigInt(rewards[m]), _at=at) for m in ranked]  # fmt: skip
 
 
 def _window(where: ExecutionStatsFilter | None) -> tuple[list[sql.Composable], dict[str, Any]]:
@@ -138,6 +185,8 @@ async def top_models(
         rows = await reads.fetch(info.context, scored)
         return [TopModel(modelId=strawberry.ID(str(r["target"])), executions=0, fees=BigInt(0),
                          users=0, score=r["score"], _at=at) for r in rows]  # fmt: skip
+    if by is TopModelsBy.REWARDS:
+        return await _by_rewards(info.context, since, until, at, limits.first)
     window = ExecutionStatsFilter(timestamp_gte=since, timestamp_lt=until)
     conditions, params = _window(window)
     rank = "sum(executions)" if by is TopModelsBy.USAGE else "sum(fees)"

@@ -17,9 +17,14 @@ from artisan.chain.protocol import Protocol
 from artisan.chain.signer import Signer
 from artisan.executor.serving import serve_in_thread
 from artisan.graphql.app import create_app
+from artisan.graphql.live import MAX_BEHIND
+from artisan.projections.runner import run_once
 from artisan.storage.database import Database
+from artisan.testing.seed import SeedWriter
+from artisan.testing.synthetic import HistoryGenerator
 from tests.chain.helpers import chain_snapshot, deployer, operator, protocol, w3
 from tests.projections.chain_support import executions, index
+from tests.projections.support import CHAIN_ID, write
 
 from .live_support import Subscriber
 
@@ -108,3 +113,31 @@ def test_a_closed_connection_ends_its_subscriptions(
             client.subscribe("subscription { reorgs { id } }")
             third = client.subscribe("subscription { blocks { number } }")
             assert client.next()["id"] == third  # refused: the first two are starting
+
+
+def test_a_subscription_too_far_behind_is_ended_by_name(own_store: Database) -> None:
+    """More than 1,000 new executions at once for one subscription: it is ended with an error
+    that says so (and how to recover), not buffered; the connection's other subscription goes
+    on."""
+    gen = HistoryGenerator(23, chain_id=CHAIN_ID)
+    with SeedWriter(own_store, CHAIN_ID) as writer:
+        write(writer, [*gen.blocks(8, txs=4), gen.next_block(executions=3)])
+        run_once(own_store, CHAIN_ID)
+        app = create_app(own_store.url, chain_id=CHAIN_ID, max_lag_blocks=10**6)
+        with serve_in_thread(app, lifespan=True) as url, Subscriber(url) as client:
+            first = client.subscribe("subscription { executions { id } }")
+            client.subscribe("subscription { blocks { number } }")
+            write(writer, [gen.next_block(executions=2)])
+            run_once(own_store, CHAIN_ID)
+            seen = [client.next(), client.next(), client.next()]  # two executions, one block
+            assert {m["id"] for m in seen} == {first, "2"}, seen
+            write(writer, [gen.next_block(executions=MAX_BEHIND + 1)])
+            run_once(own_store, CHAIN_ID)
+            messages = [client.next()]
+            while messages[-1]["id"] != first:
+                messages.append(client.next())
+    assert messages[-1]["type"] == "next" and messages[-1]["payload"]["data"] is None
+    assert messages[-1]["payload"]["errors"][0]["message"] == (
+        f"The subscription fell more than {MAX_BEHIND} rows behind: subscribe again (and read"
+        " what was missed with a query)"
+    )

@@ -85,3 +85,19 @@ def test_the_csv_holds_the_graphql_rows_over_http_and_from_the_cli(
     missing = client.get("/reports/rewards/99.csv")
     assert missing.status_code == 404 and "epoch 99 has not been closed here" in missing.text
     assert "epoch 99 has not been closed here" in error(client, QUERY, e=99)
+
+
+def test_top_models_by_rewards_sum_the_reports_model_lines(client: httpx.Client) -> None:
+    """topModels(by: REWARDS) ranks models by their reward lines over the window's closed
+    epochs (here epoch 1), with their fees in them; a window after every epoch holds none."""
+    lines = data(client, QUERY, e=1)["rewardReport"]["models"]
+    expected = {m["modelId"]: (int(m["amount"]), int(m["fees"])) for m in lines}
+    got = data(client, "{ topModels(by: REWARDS, first: 1000) { modelId rewards fees } }")
+    ranked = got["topModels"]
+    assert {t["modelId"]: (int(t["rewards"]), int(t["fees"])) for t in ranked} == expected
+    assert [int(t["rewards"]) for t in ranked] == sorted(
+        (int(t["rewards"]) for t in ranked), reverse=True
+    )
+    later = data(client, "query($s: BigInt) { topModels(by: REWARDS, since: $s) { modelId } }",
+                 s=str(2**40))  # fmt: skip
+    assert later["topModels"] == []
