@@ -31,6 +31,7 @@ from artisan.indexer.reorg import find_common_ancestor
 from artisan.indexer.requests import RequestEvents
 from artisan.indexer.source import ChainSource, HeadSignal
 from artisan.retry import Backoff, call_with_retries
+from artisan.storage import statistics
 from artisan.storage.chain_records import Checkpoint, EventRow, ReorgRecord
 from artisan.storage.database import Database
 from artisan.storage.event_store import EventStore
@@ -56,6 +57,10 @@ class Progress:
     head: int
     events: int = 0
     reorg: ReorgRecord | None = None
+
+
+# What a backfill writes in bulk (their statistics are refreshed after it).
+STORE_TABLES = ("events", "blocks")
 
 
 class Indexer:
@@ -165,6 +170,9 @@ class Indexer:
         head = self._retrying(self.source.head_number, "reading the head")
         target = head if to_block is None else to_block
         self._backfill_finalized(min(target, head - self.finality_depth), head)
+        # Bulk writes: the planner's statistics are refreshed here, not left to autovacuum.
+        statistics.flush(self._conn)
+        statistics.refresh(self._conn, STORE_TABLES)
         while self.checkpoint.number < target:
             if self.step().kind == "idle":
                 break

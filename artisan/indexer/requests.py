@@ -29,13 +29,13 @@ from artisan.chain.abi.ledger import (
     ItemFields,
     decode_record_batch,
 )
+from artisan.domain.request_events import REQUEST_EVENT, RequestSigned
 from artisan.indexer.fetch import FetchedRange
 from artisan.indexer.source import ChainSource
 from artisan.storage.chain_records import EventRow
 
 log = logging.getLogger(__name__)
 
-REQUEST_EVENT = "RequestSigned"
 _OUTCOMES = (INFERENCE_EXECUTED_TOPIC, EXECUTION_REJECTED_TOPIC)
 
 
@@ -115,7 +115,7 @@ def _request_row(outcome: EventRow, it: ItemFields) -> EventRow | None:
         log.warning("item and outcome %s of %s do not pair up: no request event",
                     outcome.log_index, outcome.tx_hash)  # fmt: skip
         return None
-    args = {
+    args: RequestSigned = {
         "executionId": topics[1], "user": "0x" + it.user.hex(), "modelId": str(it.model_id),
         "inputDigest": "0x" + it.input_digest.hex(), "paramsHash": "0x" + it.params_hash.hex(),
         "priority": str(it.priority), "maxCost": str(it.max_cost), "nonce": str(it.nonce),
@@ -127,3 +127,6 @@ def _request_row(outcome: EventRow, it: ItemFields) -> EventRow | None:
         log_index=request_log_index(outcome.log_index), event_name=REQUEST_EVENT,
         args_json=orjson.dumps(args).decode(), topics=[], data="0x",
     )  # fmt: skip
+
+
+__all__ = ["REQUEST_EVENT", "RequestEvents", "request_log_index"]

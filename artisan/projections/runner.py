@@ -38,6 +38,7 @@ from artisan.projections.abc import Projection
 from artisan.projections.errors import TrackingConflict
 from artisan.projections.registry import ALL
 from artisan.retry import Backoff, call_with_retries
+from artisan.storage import statistics
 from artisan.storage.database import Database
 from artisan.storage.event_store import PROJECTED_CHANNEL
 from artisan.storage.writer_lock import acquire_writer_connection, release_writer_connection
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 # What a step may fail with and simply retry: another transaction got there first.
 TRANSIENT = (TrackingConflict, psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 DEFAULT_BATCH = 100_000
+# What every step reads: refreshed before a catch-up if bulk writes made them stale.
+READ_TABLES = ("events", "event_removals", "blocks", "reorgs")
 DEFAULT_WORKERS = 2
 # A replay from the first event with at least this many positions beyond its first batch
 # builds its projection's reader indexes once at the end (``bulk``).
@@ -215,6 +218,8 @@ class Runner:
         lanes = min(self.workers, len(self.projections))
         while len(self._conns) < lanes:
             self._conns.append(self._connect())
+        # A freshly backfilled store is read with statistics, whatever autovacuum has done.
+        statistics.refresh(self._conns[0], READ_TABLES)
         waiting = list(self.projections)
         out: dict[str, int] = {}
         guard = threading.Lock()
@@ -244,6 +249,10 @@ class Runner:
             with ThreadPoolExecutor(lanes, thread_name_prefix="projections") as pool:
                 for future in [pool.submit(lane, conn) for conn in self._conns[:lanes]]:
                     future.result()
+        # ... and what a long catch-up wrote in bulk is analysed before readers plan on it.
+        for conn in self._conns[:lanes]:
+            statistics.flush(conn)
+        statistics.refresh(self._conns[0], {t.name for p in self.projections for t in p.tables})
         return {p.name: out[p.name] for p in self.projections}
 
 
