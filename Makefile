@@ -8,7 +8,7 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 SOL := $(wildcard contracts/*.sol)
 
 .PHONY: all install venv node contracts test test-py test-forge check test-order demo bench bench-gas \
-        bench-executor bench-indexer bench-projections bench-emission bench-hostile bench-api gas-report \
+        bench-executor bench-indexer bench-projections bench-emission bench-hostile bench-api bench-catchup gas-report \
         fuzz fuzz-api clean
 
 all: install contracts
@@ -86,6 +86,10 @@ bench-live: install contracts
 
 bench-hostile: install contracts
 	$(PY) -m benchmarks.hostile
+
+# The first projections catch-up on a freshly backfilled store, autovacuum off (final JSON line).
+bench-catchup: install contracts
+	$(PY) -m benchmarks.catchup
 
 bench-api: install contracts
 	$(PY) -m benchmarks.api
