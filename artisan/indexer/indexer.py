@@ -131,7 +131,7 @@ class Indexer:
         head = self.source.head_number()
         tip = self.checkpoint
         if head <= tip.number:
-            if self._tip_forked():
+            if self._tip_forked(head):
                 return self._follow_reorg(below=tip.number + 1, head=head)
             return Progress("idle", tip, head)
         last = min(head, tip.number + self.ranges.size)
@@ -252,18 +252,28 @@ class Indexer:
         rows = self.decoder.rows(self.chain_id, fetched.logs, fetched.timestamps)
         return rows if self.requests is None else self.requests.rows(rows, fetched.calldata)
 
-    def _tip_forked(self) -> bool:
+    def _tip_forked(self, head: int) -> bool:
         """Whether the stored tip is gone from the node's chain (replaced, or the chain shrank).
 
-        A node that answers a lower head than ours without our tip block is followed like any
-        reorg: the store mirrors the node. Point the indexer at one consistent node, not at a
-        load balancer over nodes that lag each other.
+        A node whose head is at or above our tip has forked if its block at the tip's height is
+        another. A node that reports a lower head is either behind (a replica that lags behind
+        a load balancer, or a node still syncing) or on a shorter branch: it has forked only if
+        its block at the highest height we both have differs from ours. One that has our block
+        there, or none, is behind: the indexer waits for it instead of rewinding (a lag is not
+        a reorg).
         """
         tip = self.checkpoint
         if tip.hash is None:
             return False
-        theirs = self.source.headers([tip.number])[0]
-        return theirs is None or theirs.hash != tip.hash
+        if head >= tip.number:
+            theirs = self.source.headers([tip.number])[0]
+            return theirs is None or theirs.hash != tip.hash
+        stored = self.store.canonical_blocks(head + 1, 1)
+        if not stored:
+            return False  # nothing stored at or below its head to compare with: wait
+        ours = stored[0][0]
+        theirs = self.source.headers([ours.number])[0]
+        return theirs is not None and theirs.hash != ours.hash
 
     def _follow_reorg(self, below: int, head: int) -> Progress:
         ancestor = find_common_ancestor(self.store, self.source, below, self.start_block)

@@ -12,12 +12,15 @@ The kinds are the ways real nodes and the load balancers in front of them fail:
   ``eth_getLogs`` of the request, batched or not);
 - ``stale_latest``: ``eth_blockNumber`` answered 1..``stale_blocks`` below the head (a node
   behind a load balancer that has not seen the last blocks yet);
-- ``latency``: the answer held back up to ``max_latency_s``, then passed through.
+- ``latency``: the answer held back up to ``max_latency_s``, then passed through;
+- ``lagging``: for the next ``lag_requests`` requests the proxy answers as a replica
+  1..``lag_blocks`` behind the head (a load balancer over nodes that lag each other): a lower
+  ``eth_blockNumber``, no block above it, no logs above it, "unknown block" for its hashes.
 
 ``faults`` counts what was injected by kind. The draws are deterministic for a seed and a
 sequence of requests; with concurrent clients the order of requests, and so the mapping of
 draws to requests, is what the scheduler makes it. Not yet: a dropping websocket (the indexer's
-newHeads), and a node that serves a lower height for a while (a lagging replica).
+newHeads).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import httpx
 import orjson
 
 KINDS = ("http_429", "http_5xx", "rpc_error", "drop", "truncated", "too_many", "stale_latest",
-         "latency")  # fmt: skip
+         "latency", "lagging")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class FaultPlan:
     rates: dict[str, float] = field(default_factory=dict)
     stale_blocks: int = 3
     max_latency_s: float = 0.05
+    lag_blocks: int = 3
+    lag_requests: int = 6
 
     def __post_init__(self) -> None:
         unknown = set(self.rates) - set(KINDS)
@@ -66,6 +71,7 @@ class RpcProxy:
         self.faults: Counter[str] = Counter()
         self.requests = 0
         self._rng = random.Random(seed)
+        self._lagging: tuple[int, int] | None = None  # (last request, its head) of a lag
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=60, headers={"content-type": "application/json"})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -103,6 +109,44 @@ class RpcProxy:
     def forward(self, body: bytes) -> bytes:
         return self._http.post(self.upstream, content=body).content
 
+    def call(self, call: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = orjson.loads(self.forward(orjson.dumps(call)))
+        return answer
+
+    def lag(self, kind: str | None, extra: float) -> int | None:
+        """The head of the lagging replica this request is answered by, if any."""
+        with self._lock:
+            if self._lagging is not None and self.requests <= self._lagging[0]:
+                return self._lagging[1]
+            self._lagging = None
+            if kind != "lagging":
+                return None
+        real = int(self.call({"jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber"})["result"],
+                   16)  # fmt: skip
+        head = max(0, real - 1 - int(extra * self.plan.lag_blocks))
+        with self._lock:
+            self._lagging = (self.requests + self.plan.lag_requests - 1, head)
+        return head
+
+    def lagged(self, call: dict[str, Any], head: int) -> dict[str, Any]:
+        """``call`` answered by a replica whose head is ``head``."""
+        method, params = call.get("method"), call.get("params") or []
+        if method == "eth_blockNumber":
+            return {"jsonrpc": "2.0", "id": call.get("id"), "result": hex(head)}
+        if method == "eth_getBlockByNumber" and params:
+            number = head if params[0] == "latest" else int(params[0], 16)
+            if number > head:
+                return {"jsonrpc": "2.0", "id": call.get("id"), "result": None}
+            return self.call({**call, "params": [hex(number), *params[1:]]})
+        answer = self.call(call)
+        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
+            logs = answer["result"]
+            above = [x for x in logs if int(x["blockNumber"], 16) > head]
+            if above and params and "blockHash" in params[0]:
+                return _error(call, -32000, "unknown block")
+            answer["result"] = [x for x in logs if int(x["blockNumber"], 16) <= head]
+        return answer
+
 
 def _calls(request: Any) -> list[dict[str, Any]]:
     return request if isinstance(request, list) else [request]
@@ -135,7 +179,11 @@ def _handler(proxy: RpcProxy) -> type[BaseHTTPRequestHandler]:
                 self._send(400, b'{"error": "not JSON"}')
                 return
             calls = _calls(request)
-            if kind == "http_429":
+            lag_head = proxy.lag(kind, extra)
+            if lag_head is not None:
+                out = [proxy.lagged(c, lag_head) for c in calls]
+                self._send(200, orjson.dumps(out if isinstance(request, list) else out[0]))
+            elif kind == "http_429":
                 self._send(429, b"rate limited")
             elif kind == "http_5xx":
                 self._send((500, 502, 503, 504)[int(extra * 4)], b"upstream failed")
