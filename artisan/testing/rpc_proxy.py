@@ -7,6 +7,8 @@ The kinds are the ways real nodes and the load balancers in front of them fail:
 - ``http_429`` (rate limited) and ``http_5xx`` (500, 502, 503 or 504);
 - ``rpc_error``: a JSON-RPC error object a node sends when busy (``-32005``, "try again");
 - ``drop``: the connection closed without an answer (a timeout, as the client sees it);
+- ``lost_answer``: the request reaches the node, the answer never comes back (a transaction
+  sent while its sender believes it failed);
 - ``truncated``: the node's answer cut in half (a body that is not JSON);
 - ``too_many``: ``eth_getLogs`` refused with "query returned more than 10000 results" (every
   ``eth_getLogs`` of the request, batched or not);
@@ -36,8 +38,8 @@ from typing import Any
 import httpx
 import orjson
 
-KINDS = ("http_429", "http_5xx", "rpc_error", "drop", "truncated", "too_many", "stale_latest",
-         "latency", "lagging")  # fmt: skip
+KINDS = ("http_429", "http_5xx", "rpc_error", "drop", "lost_answer", "truncated", "too_many",
+         "stale_latest", "latency", "lagging")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,10 @@ def _handler(proxy: RpcProxy) -> type[BaseHTTPRequestHandler]:
                 answers = [_error(c, -32005, "limit exceeded, try again later") for c in calls]
                 self._send(200, orjson.dumps(answers if isinstance(request, list) else answers[0]))
             elif kind == "drop":
+                self.close_connection = True
+                self.connection.close()
+            elif kind == "lost_answer":
+                proxy.forward(body)
                 self.close_connection = True
                 self.connection.close()
             elif kind == "truncated":

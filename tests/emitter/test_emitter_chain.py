@@ -34,6 +34,7 @@ from artisan.emitter.errors import BatchReverted, EmitterBusy
 from artisan.executor import outbox
 from artisan.executor.outbox import OutboxEntry, OutboxStatus
 from artisan.storage.database import Database
+from artisan.testing.rpc_proxy import FaultPlan, RpcProxy
 
 METER = Meter(
     input_units=64, gpu_micros=150, latency_micros=2_000, storage_bytes=512, concurrent_load=1
@@ -466,3 +467,25 @@ def test_receipt_served_after_the_nonce_is_not_taken_for_a_lost_batch(
     assert_charged_once(chain, fresh_db, items, user, before)
     assert [b[:2] for b in batches(fresh_db)] == [(nonce, "done")]
     assert {outbox.get(fresh_db, ex.execution_id).attempts for ex in items} == {1}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_through_a_faulty_node_every_execution_is_charged_once(
+    chain: Chain, fresh_db: Database, seed: int
+) -> None:
+    """The emitter behind the fault-injecting proxy (a third of its requests failing: lost
+    answers to sent transactions among them, rate limits, 5xx, cut answers, a lagging
+    replica) confirms every execution, each charged exactly once."""
+    alice = new_user(chain)
+    items = executions(chain, alice, range(1, 25))
+    before = escrow(chain, alice)
+    enqueue(fresh_db, items)
+    d = chain.protocol.deployment
+    with RpcProxy(chain.node.rpc_url, FaultPlan.uniform(0.33), seed) as proxy:
+        with Emitter(fresh_db, proxy.url, ANVIL_OPERATOR_KEY, chain_id=d.chain_id,
+                     ledger=d.ledger, config=EmitterConfig(start_block=d.start_block,
+                     max_wait=0.0, rebroadcast_after=0.1, max_items=5)) as em:  # fmt: skip
+            wait_idle(em, 60)
+        faults = dict(proxy.faults)
+    assert_charged_once(chain, fresh_db, items, alice, before)
+    assert sum(faults.values()) >= 3, faults
