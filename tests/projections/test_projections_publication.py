@@ -4,6 +4,7 @@ clean, and every leaf claimed with the proof the projection serves."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -26,13 +27,20 @@ from artisan.chain.protocol import WAD, Protocol
 from artisan.chain.signer import Signer
 from artisan.config import ANVIL_OPERATOR_KEY, REPO_ROOT, Settings
 from artisan.domain.eip712 import sign_request
+from artisan.errors import TransientChainError
 from artisan.projections import positions
 from artisan.projections.errors import PublicationError
 from artisan.projections.rewards.closing import ClosedEpoch, close_final_epochs, epoch_leaves
 from artisan.projections.rewards.epochs import RewardConfig
 from artisan.projections.rewards.publications import attempts_of
-from artisan.projections.rewards.publisher import EPOCH_PUBLISHED_TOPIC, ChainPublisher
+from artisan.projections.rewards.publisher import (
+    EPOCH_PUBLISHED_TOPIC,
+    ChainPublisher,
+    Contracts,
+    PublisherConfig,
+)
 from artisan.storage.database import Database
+from artisan.testing.rpc_proxy import FaultPlan, RpcProxy
 from tests.chain.helpers import User, new_user
 from tests.processes import Child
 
@@ -477,3 +485,34 @@ def test_one_publisher_per_distributor_whatever_its_key(store: Database, world: 
         pytest.raises(PublicationError, match="another publisher key"),
     ):
         second.step()
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_through_a_faulty_node_the_root_is_published_once(
+    store: Database, world: World, seed: int
+) -> None:
+    """The publisher behind the fault-injecting proxy (a third of its requests failing: lost
+    answers to its sent transactions, rate limits, 5xx, cut answers, a lagging replica):
+    every step lands once, the root is published once."""
+    epoch = close(store, world)
+    since = world.w3.eth.block_number
+    config = PublisherConfig(confirmations=FINALITY, mint=True, rebroadcast_after=0.0,
+                             lost_after=0.0)  # fmt: skip
+    with (
+        RpcProxy(world.anvil.rpc_url, FaultPlan.uniform(0.33), seed) as proxy,
+        ChainPublisher(store, proxy.url, world.settings.key("deployer"),
+                       Contracts.of(world.protocol.deployment), config) as pub,
+    ):  # fmt: skip
+        deadline = time.monotonic() + 60
+        final: list[Any] = []
+        while not final:
+            assert time.monotonic() < deadline, f"not final within 60 s: {dict(proxy.faults)}"
+            # A transient failure is left to the service job's next run: a test steps again.
+            with contextlib.suppress(TransientChainError):
+                final = pub.step()
+            world.w3.provider.make_request("anvil_mine", [hex(1)])  # type: ignore[arg-type]
+            time.sleep(0.01)
+        faults = dict(proxy.faults)
+    assert final[0].epoch == 1
+    assert_published_once(store, world, epoch, since)
+    assert sum(faults.values()) >= 3, faults
