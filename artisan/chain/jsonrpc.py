@@ -6,9 +6,10 @@ formatters would spend more time on large answers than the node spends producing
 kept for ABIs, signing and one-off transactions (``chain.signer``).
 
 This module is the boundary where HTTP and node errors become ours (``chain.errors``):
-timeouts, dropped connections, rate limits, 5xx and garbled answers are ``NodeUnavailable``
-(transient); "too many results" or a timed-out log query is ``LogRangeTooLarge``; "unknown
-block" is ``ChainMoved``; any other error object is ``NodeError``. One client per endpoint,
+timeouts, dropped connections, rate limits, 5xx and garbled answers (not JSON, or JSON of the
+wrong shape for the method: ``shaped``) are ``NodeUnavailable`` (transient); "too many
+results" or a timed-out log query is ``LogRangeTooLarge``; "unknown block" is ``ChainMoved``;
+any other error object is ``NodeError``. One client per endpoint,
 safe to share between threads (httpx pools its connections; ids come from one counter).
 """
 
@@ -47,6 +48,42 @@ def translate(error: Any, method: str) -> Exception:
     if code == -32005 or code == 429 or any(m in text for m in _TRANSIENT):
         return NodeUnavailable(where)
     return NodeError(method, code if isinstance(code, int) else None, message)
+
+
+def _hex(value: Any) -> bool:
+    return type(value) is str and value.startswith("0x")
+
+
+def _object(*fields: str) -> Callable[[Any], bool]:
+    """None (not known), or an object whose ``fields`` are hex strings."""
+    return lambda v: v is None or (isinstance(v, dict) and all(_hex(v.get(f)) for f in fields))
+
+
+_QUANTITY = _hex
+# What each answer must look like before anyone parses it: JSON of the wrong shape (a number
+# where hex is due, a string where an object is) is a garbled answer like one that is not JSON.
+_SHAPES: dict[str, Callable[[Any], bool]] = {
+    "eth_blockNumber": _QUANTITY, "eth_chainId": _QUANTITY, "eth_gasPrice": _QUANTITY,
+    "eth_getTransactionCount": _QUANTITY, "eth_estimateGas": _QUANTITY,
+    "eth_maxPriorityFeePerGas": _QUANTITY, "eth_getBalance": _QUANTITY, "eth_call": _hex,
+    "eth_getCode": _hex, "eth_sendRawTransaction": _hex,
+    "eth_getBlockByNumber": _object("number", "hash", "parentHash", "timestamp"),
+    "eth_getBlockByHash": _object("number", "hash", "parentHash", "timestamp"),
+    "eth_getTransactionReceipt": lambda v: _object(
+        "blockNumber", "blockHash", "transactionHash", "status")(v) and (
+        v is None or isinstance(v.get("logs"), list)),
+    "eth_getTransactionByHash": lambda v: v is None or (
+        isinstance(v, dict) and _hex(v.get("input")) and (v.get("to") is None or _hex(v["to"]))),
+    "eth_getLogs": lambda v: isinstance(v, list),  # each log: the indexer's fetch checks it
+}  # fmt: skip
+
+
+def shaped(method: str, result: Any) -> Any:
+    """``result`` if it has the shape ``method`` answers with; else ``NodeUnavailable``."""
+    check = _SHAPES.get(method)
+    if check is not None and not check(result):
+        raise NodeUnavailable(f"{method}: a malformed answer {result!r:.200}")
+    return result
 
 
 def _orjson(content: bytes, method: str) -> Any:
@@ -91,7 +128,7 @@ class JsonRpc:
             raise NodeUnavailable(f"{method}: malformed answer {reply!r:.200}")
         if "error" in reply:
             raise translate(reply["error"], method)
-        return reply["result"]
+        return shaped(method, reply["result"])
 
     def batch(self, calls: Sequence[Call]) -> list[Any]:
         """Several calls, ``max_batch`` per request; results in call order, the first error
@@ -118,7 +155,7 @@ class JsonRpc:
                     raise NodeUnavailable(f"{method}: no answer in its batch")
                 if "error" in reply:
                     raise translate(reply["error"], method)
-                results.append(reply["result"])
+                results.append(shaped(method, reply["result"]))
         return results
 
     def _post(self, body: Any, method: str) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from artisan.chain.errors import ChainMoved
+from artisan.chain.errors import ChainMoved, NodeUnavailable
 from artisan.indexer.source import ChainSource, RawLog
 from artisan.storage.chain_records import BlockHeader
 
@@ -79,9 +79,25 @@ def verify(
         if headers[n].parent_hash != headers[n - 1].hash:
             raise ChainMoved(f"block {n} does not extend block {n - 1} (the chain moved)")
     for log in logs:
+        if not _well_formed(log):
+            raise NodeUnavailable(f"a malformed log in the node's answer: {log!r:.300}")
         header = headers.get(int(log["blockNumber"], 16))
         if header is None or header.hash != log["blockHash"].lower() or log.get("removed"):
             raise ChainMoved(f"a log of block {log['blockNumber']} belongs to another branch")
+
+
+_HEX_FIELDS = ("address", "data", "blockNumber", "blockHash", "transactionHash",
+               "transactionIndex", "logIndex")  # fmt: skip
+
+
+def _well_formed(log: object) -> bool:
+    """A log object with its fields of the right types (a garbled answer is transient: the
+    range is fetched again, the indexer does not crash on it)."""
+    if not isinstance(log, dict) or not isinstance(log.get("topics"), list):
+        return False
+    return all(type(log.get(k)) is str for k in _HEX_FIELDS) and all(
+        type(t) is str for t in log["topics"]
+    )
 
 
 def split_range(fetched: FetchedRange, max_logs: int) -> list[FetchedRange]:

@@ -29,6 +29,7 @@ from artisan.chain.abi.ledger import (
     ItemFields,
     decode_record_batch,
 )
+from artisan.chain.errors import ChainMoved
 from artisan.domain.request_events import REQUEST_EVENT, RequestSigned
 from artisan.indexer.fetch import FetchedRange
 from artisan.indexer.source import ChainSource
@@ -65,7 +66,9 @@ class RequestEvents:
             return fetched
         calldata = {}
         for tx_hash, tx in zip(hashes, source.transactions(hashes), strict=True):
-            if tx is not None and str(tx.get("to") or "").lower() == self.ledger:
+            if tx is None:  # it served the transaction's logs: a replica behind, or a reorg
+                raise ChainMoved(f"the node does not know {tx_hash}, whose logs it served")
+            if str(tx.get("to") or "").lower() == self.ledger:
                 calldata[tx_hash] = str(tx["input"])
         return dataclasses.replace(fetched, calldata=calldata)
 

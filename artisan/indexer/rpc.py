@@ -8,13 +8,15 @@ with the cyclic GC paused, and uppercase hex lowercased (the event store takes l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 import orjson
 
 from artisan.chain.abi.gc_pause import gc_paused
+from artisan.chain.errors import NodeUnavailable
 from artisan.chain.jsonrpc import JsonRpc
 from artisan.indexer.source import RawLog
 from artisan.storage.chain_records import BlockHeader
@@ -46,11 +48,15 @@ class JsonRpcSource:
         self.close()
 
     def head_number(self) -> int:
-        return int(self._call("eth_blockNumber", []), 16)
+        head = self._call("eth_blockNumber", [])
+        with _malformed("eth_blockNumber", head):
+            return int(head, 16)
 
     def headers(self, numbers: Sequence[int]) -> list[BlockHeader | None]:
         calls = [("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
-        return [None if b is None else _header(b) for b in self._batch(calls)]
+        blocks = self._batch(calls)
+        with _malformed("eth_getBlockByNumber", blocks):
+            return [None if b is None else _header(b) for b in blocks]
 
     def logs(self, from_block: int, to_block: int, addresses: Sequence[str]) -> list[RawLog]:
         query = {"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": addresses}
@@ -69,6 +75,8 @@ class JsonRpcSource:
         result: list[dict[str, Any] | None] = self._batch(
             [("eth_getTransactionByHash", [h]) for h in hashes]
         )
+        if not all(t is None or _transaction(t) for t in result):
+            raise NodeUnavailable(f"eth_getTransactionByHash: a malformed answer {result!r:.200}")
         return result
 
     def _call(self, method: str, params: list[Any]) -> Any:
@@ -76,6 +84,21 @@ class JsonRpcSource:
 
     def _batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
         return self.rpc.batch(calls)
+
+
+def _transaction(tx: object) -> bool:
+    return isinstance(tx, dict) and isinstance(tx.get("input"), str) and (
+        tx.get("to") is None or isinstance(tx.get("to"), str))  # fmt: skip
+
+
+@contextlib.contextmanager
+def _malformed(method: str, answer: Any) -> Iterator[None]:
+    """A well-formed JSON answer of the wrong shape is a garbled answer: transient, like one
+    that is not JSON (``NodeUnavailable``), never a crash of the process reading it."""
+    try:
+        yield
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise NodeUnavailable(f"{method}: a malformed answer ({exc}): {answer!r:.200}") from exc
 
 
 def _parse(content: bytes, method: str) -> Any:

@@ -213,9 +213,10 @@ class FakeChainSource:
         return out
 
     def transactions(self, hashes: Sequence[str]) -> list[dict[str, Any] | None]:
-        """A scripted chain has logs, not transactions: none is known (no request events)."""
+        """A scripted chain has logs, not calldata: each transaction calls no contract the
+        indexer reads calldata of (so no request events)."""
         self._enter("transactions")
-        return [None for _ in hashes]
+        return [{"hash": h, "to": None, "input": "0x"} for h in hashes]
 
     def close(self) -> None:
         return None

@@ -17,7 +17,9 @@ The kinds are the ways real nodes and the load balancers in front of them fail:
 - ``latency``: the answer held back up to ``max_latency_s``, then passed through;
 - ``lagging``: for the next ``lag_requests`` requests the proxy answers as a replica
   1..``lag_blocks`` behind the head (a load balancer over nodes that lag each other): a lower
-  ``eth_blockNumber``, no block above it, no logs above it, "unknown block" for its hashes.
+  ``eth_blockNumber``, no block above it, no logs above it, "unknown block" for its hashes;
+- ``garbled``: well-formed JSON of the wrong shape: a number where hex is due (the head, a
+  block's number, a log's block number), a transaction that is a string.
 
 ``faults`` counts what was injected by kind. The draws are deterministic for a seed and a
 sequence of requests; with concurrent clients the order of requests, and so the mapping of
@@ -39,7 +41,7 @@ import httpx
 import orjson
 
 KINDS = ("http_429", "http_5xx", "rpc_error", "drop", "lost_answer", "truncated", "too_many",
-         "stale_latest", "latency", "lagging")  # fmt: skip
+         "stale_latest", "latency", "lagging", "garbled")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,21 @@ def _error(call: dict[str, Any], code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": call.get("id"), "error": {"code": code, "message": message}}
 
 
+def _garble(answer: Any) -> None:
+    """Give one answer a field of the wrong type, in place."""
+    if not isinstance(answer, dict) or "result" not in answer:
+        return
+    result = answer["result"]
+    if isinstance(result, str):
+        answer["result"] = 12345  # a head, a call's data: a number, not hex
+    elif isinstance(result, dict) and "number" in result:
+        result["number"] = 7  # a block
+    elif isinstance(result, dict):
+        answer["result"] = "not a transaction"
+    elif isinstance(result, list) and result and isinstance(result[0], dict):
+        result[0]["blockNumber"] = 7  # a log
+
+
 def _handler(proxy: RpcProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -199,6 +216,11 @@ def _handler(proxy: RpcProxy) -> type[BaseHTTPRequestHandler]:
                 proxy.forward(body)
                 self.close_connection = True
                 self.connection.close()
+            elif kind == "garbled":
+                answers = orjson.loads(proxy.forward(body))
+                for a in answers if isinstance(answers, list) else [answers]:
+                    _garble(a)
+                self._send(200, orjson.dumps(answers))
             elif kind == "truncated":
                 full = proxy.forward(body)
                 self._send(200, full[: len(full) // 2])

@@ -58,6 +58,36 @@ def _error(code: int, message: str) -> dict[str, object]:
         (_answering(503, {}), lambda s: s.head_number(), NodeUnavailable),
         (_answering(200, _error(-32000, "unknown block")), lambda s: s.headers([1]), ChainMoved),
         (_answering(200, _error(-32601, "method not found")), lambda s: s.head_number(), NodeError),
+        # JSON of the wrong shape is a garbled answer: transient, never a crash.
+        (
+            _answering(200, {"jsonrpc": "2.0", "id": 1, "result": 12345}),
+            lambda s: s.head_number(),
+            NodeUnavailable,
+        ),
+        (
+            _answering(
+                200,
+                [
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "result": {
+                            "number": 7,
+                            "hash": "0x1",
+                            "parentHash": "0x0",
+                            "timestamp": "0x1",
+                        },
+                    }
+                ],
+            ),
+            lambda s: s.headers([1]),
+            NodeUnavailable,
+        ),
+        (
+            _answering(200, [{"jsonrpc": "2.0", "id": 1, "result": "not a transaction"}]),
+            lambda s: s.transactions(["0x" + "ab" * 32]),
+            NodeUnavailable,
+        ),
         (_answering(401, {}), lambda s: s.head_number(), NodeError),
     ],
     ids=[
@@ -70,6 +100,9 @@ def _error(code: int, message: str) -> dict[str, object]:
         "503",
         "unknown-block",
         "method-not-found",
+        "garbled-head",
+        "garbled-block",
+        "garbled-transaction",
         "401",
     ],
 )
