@@ -73,6 +73,12 @@ CREATE INDEX IF NOT EXISTS events_name ON events (event_name, position);
 CREATE INDEX IF NOT EXISTS events_request_id ON events ((args->>'executionId'))
     WHERE event_name = 'RequestSigned';
 
+-- The changes a table had counted when it was last analysed by us (artisan/storage/statistics.py).
+CREATE TABLE IF NOT EXISTS statistics_marks (
+    relname  text   PRIMARY KEY,
+    changes  bigint NOT NULL
+);
+
 -- Events of orphaned blocks, each removed once, by the reorg that orphaned it.
 CREATE TABLE IF NOT EXISTS event_removals (
     position  bigint PRIMARY KEY REFERENCES events (position),

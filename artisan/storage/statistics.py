@@ -20,10 +20,23 @@ from psycopg import sql
 MIN_CHANGED = 10_000  # rows changed since the last analysis before a table is analysed again
 CHANGED_FRACTION = 0.1  # ... and at least this part of its rows
 
+# Rows changed since the last analysis: Postgres counts them (``n_mod_since_analyze``) but
+# resets the count only when a whole table is analysed, not some of its columns; so the count
+# of all changes at our last analysis is kept too (``statistics_marks``), and the smaller of the
+# two is what changed (an analysis by autovacuum resets the first).
 _STALE = """
-SELECT s.relname, s.n_mod_since_analyze, greatest(c.reltuples, 0)::bigint
+SELECT s.relname,
+       least(s.n_mod_since_analyze,
+             s.n_tup_ins + s.n_tup_upd + s.n_tup_del - coalesce(m.changes, 0)),
+       greatest(c.reltuples, 0)::bigint,
+       s.n_tup_ins + s.n_tup_upd + s.n_tup_del
 FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+LEFT JOIN statistics_marks m ON m.relname = s.relname
 WHERE s.schemaname = current_schema() AND s.relname = ANY(%s)
+"""
+_MARK = """
+INSERT INTO statistics_marks (relname, changes) VALUES (%s, %s)
+ON CONFLICT (relname) DO UPDATE SET changes = excluded.changes
 """
 
 
@@ -34,20 +47,35 @@ def flush(conn: psycopg.Connection[Any]) -> None:
         conn.execute("SELECT pg_stat_force_next_flush()")
 
 
-def stale(conn: psycopg.Connection[Any], tables: Iterable[str]) -> list[str]:
-    """The ``tables`` whose rows changed since their last analysis past the thresholds."""
+def _stale(conn: psycopg.Connection[Any], tables: Iterable[str]) -> dict[str, int]:
     conn.execute("SELECT pg_stat_clear_snapshot()")  # not the view as this transaction saw it
     rows = conn.execute(_STALE, (list(tables),)).fetchall()
-    return sorted(
-        name for name, changed, known in rows
-        if changed >= MIN_CHANGED and changed >= CHANGED_FRACTION * known
-    )  # fmt: skip
+    return {name: total for name, changed, known, total in rows
+            if changed >= MIN_CHANGED and changed >= CHANGED_FRACTION * known}  # fmt: skip
+
+
+def stale(conn: psycopg.Connection[Any], tables: Iterable[str]) -> list[str]:
+    """The ``tables`` whose rows changed since their last analysis past the thresholds."""
+    return sorted(_stale(conn, tables))
+
+
+# Columns that queries filter, join and sort on, for tables whose other columns are large
+# (the event store's arguments, topics and data): sampling those costs most of an ANALYZE and
+# plans nothing. Other tables are analysed whole.
+PLANNED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events": ("chain_id", "block_number", "block_hash", "tx_hash", "log_index", "event_name",
+               "position", "incarnation"),
+}  # fmt: skip
 
 
 def refresh(conn: psycopg.Connection[Any], tables: Iterable[str]) -> list[str]:
     """ANALYZE each stale table of ``tables`` (outside a transaction block, or inside one:
     ANALYZE runs in either); the tables analysed."""
-    done = stale(conn, tables)
-    for name in done:
-        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
-    return done
+    found = _stale(conn, tables)
+    for name, total in sorted(found.items()):
+        columns = PLANNED_COLUMNS.get(name)
+        target = sql.Identifier(name) if columns is None else sql.SQL("{} ({})").format(
+            sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, columns)))  # fmt: skip
+        conn.execute(sql.SQL("ANALYZE {}").format(target))
+        conn.execute(_MARK, (name, total))
+    return sorted(found)
