@@ -26,17 +26,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
-from artisan.audit.costs import ancestry, charge, rates_of
+from artisan.audit.costs import ancestry, charge, meter_of, rates_of
 from artisan.audit.execution_reads import EIP1271_MAGIC, ExecutionChain, SignedItem, position
 from artisan.domain.eip712 import execution_id as digest_of_request
 from artisan.domain.eip712 import recover_signer
 from artisan.domain.events import InferenceExecuted, RatesSet, Settlement, TreasurySet
 from artisan.domain.types import SettlementRole
 from artisan.errors import DomainError
-from artisan.executor.assets import cid_of
+from artisan.executor.assets import AssetStore, cid_of
 from artisan.projections.events import Event, args_as
 from artisan.projections.models import ACCESS_EVENTS, TERM_EVENTS, MemoryModels
 
@@ -158,12 +158,14 @@ def audit_execution(
                              "confirmations": head - log.block_number + 1,
                              "args": dict(a)}  # fmt: skip
     receipt = _receipt(audit, chain, log)
+    # The receipt's Settlement events of the execution: (recipient, role, amount), in order.
+    credits = None if receipt is None else _receipt_credits(chain, receipt, audit.execution_id)
     item = _request(audit, chain, log, a)
     cost = _metering(audit, chain, log, a, item)
-    if receipt is not None and cost is not None:
-        _settlements(audit, chain, receipt, a, cost[1])
+    if credits is not None and cost is not None:
+        _settlements(audit, credits, a, cost[1])
     _assets(audit, a, asset_bytes)
-    _store(audit, log, a, stored, receipt, chain, store_head)
+    _store(audit, log, a, stored, credits, store_head)
     if item is not None and stored is not None:
         _stored_request(audit, item, stored_request)
     return audit
@@ -262,9 +264,7 @@ def _request(audit: Audit, chain: ExecutionChain, log: Event, a: InferenceExecut
     for name, value in signed.items():
         audit.check(f"request.{name}", _norm(value) == _norm(logged[name]),
                     f"signed {value}, logged {logged[name]}")  # fmt: skip
-    m = a["meter"]
-    logged_meter = [int(m["inputUnits"]), int(m["gpuMicros"]), int(m["latencyMicros"]),
-                    int(m["storageBytes"]), int(m["concurrentLoad"])]  # fmt: skip
+    logged_meter = list(astuple(meter_of(a)))
     audit.check("request.meter", list(item.meter) == logged_meter,
                 f"submitted {list(item.meter)}, logged {logged_meter}")  # fmt: skip
     _signature(audit, chain, log, item)
@@ -357,15 +357,20 @@ def _plain(value: Any) -> Any:
     return out
 
 
+def _receipt_credits(
+    chain: ExecutionChain, receipt: Mapping[str, Any], execution_id: str
+) -> list[tuple[str, int, int]]:
+    out = []
+    for e in chain.settlements(receipt, execution_id):
+        s = args_as(e, Settlement)
+        out.append((s["recipient"].lower(), int(s["role"]), int(s["amount"])))
+    return out
+
+
 def _settlements(
-    audit: Audit, chain: ExecutionChain, receipt: Mapping[str, Any], a: InferenceExecuted,
+    audit: Audit, actual: list[tuple[str, int, int]], a: InferenceExecuted,
     expected: list[tuple[str, int, int]],
 ) -> None:  # fmt: skip
-    events = chain.settlements(receipt, audit.execution_id)
-    actual = []
-    for e in events:
-        s = args_as(e, Settlement)
-        actual.append((s["recipient"].lower(), int(s["role"]), int(s["amount"])))
     expected = [(r.lower(), role, amount) for r, role, amount in expected]
     audit.evidence["settlements"] = [
         {"recipient": r, "role": SettlementRole(role).name, "amount": str(amount)}
@@ -382,6 +387,19 @@ def _settlements(
 def _credits(credits: Sequence[tuple[str, int, int]]) -> str:
     return "[" + ", ".join(f"{SettlementRole(role).name} {r} {amount}"
                            for r, role, amount in credits) + "]"  # fmt: skip
+
+
+def local_assets(store: AssetStore) -> Callable[[bytes], bytes | None]:
+    """``asset_bytes`` over a local asset store: a digest's file as it is (the audit hashes it
+    itself, so a corrupt file fails its check), None where the store has none."""
+
+    def read(digest: bytes) -> bytes | None:
+        try:
+            return store.path_of(cid_of(digest)).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    return read
 
 
 def _assets(audit: Audit, a: InferenceExecuted,
@@ -403,7 +421,7 @@ def _assets(audit: Audit, a: InferenceExecuted,
 
 def _store(
     audit: Audit, log: Event, a: InferenceExecuted, stored: Mapping[str, Any] | None,
-    receipt: Mapping[str, Any] | None, chain: ExecutionChain, store_head: int | None,
+    credits: list[tuple[str, int, int]] | None, store_head: int | None,
 ) -> None:  # fmt: skip
     if stored is None:
         behind = store_head is not None and store_head < log.block_number
@@ -418,11 +436,7 @@ def _store(
             audit.check(f"store.{column}", False,
                         f"our store says {stored[column]}, the chain says"
                         f" {value(log, a)}")  # fmt: skip
-    if receipt is not None:
-        credits = []
-        for e in chain.settlements(receipt, audit.execution_id):
-            x = args_as(e, Settlement)
-            credits.append((x["recipient"].lower(), int(x["role"]), int(x["amount"])))
+    if credits is not None:
         for i, column in enumerate(("credit_recipients", "credit_roles", "credit_amounts")):
             theirs = [c[i] for c in credits]
             if _norm(list(stored[column])) != theirs:

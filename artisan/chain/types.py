@@ -21,3 +21,8 @@ class RawLog(_RawLogRequired, total=False):
 
     removed: bool
     blockTimestamp: str
+
+
+# The hex string fields of a log object (``topics`` is a list of them).
+LOG_HEX_FIELDS = ("address", "data", "blockNumber", "blockHash", "transactionHash",
+                  "transactionIndex", "logIndex")  # fmt: skip

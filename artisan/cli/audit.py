@@ -24,12 +24,13 @@ def audit_command(
         STORED_REQUEST,
         STORED_ROW,
         audit_execution,
+        local_assets,
         normalize_id,
     )
     from artisan.audit.execution_reads import ExecutionChain
     from artisan.chain.contracts import Deployment
     from artisan.chain.protocol import load_artifacts
-    from artisan.executor.assets import AssetStore, cid_of
+    from artisan.executor.assets import AssetStore
     from artisan.projections import admin
     from artisan.storage.database import open_database
 
@@ -37,14 +38,7 @@ def audit_command(
     if not settings.rpc_url:
         console.print("[red]ARTISAN_RPC_URL is not set: the audit re-reads a running chain[/red]")
         raise typer.Exit(2)
-    store = AssetStore(settings.data_dir / "assets")
-
-    def asset_bytes(digest: bytes) -> bytes | None:
-        """The file's bytes as they are (the audit hashes them itself); None if absent."""
-        try:
-            return store.path_of(cid_of(digest)).read_bytes()
-        except FileNotFoundError:
-            return None
+    asset_bytes = local_assets(AssetStore(settings.data_dir / "assets"))
 
     db = open_database(settings)
     try:

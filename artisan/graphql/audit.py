@@ -17,11 +17,17 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from artisan.audit.execution import STORED_REQUEST, STORED_ROW, audit_execution, normalize_id
+from artisan.audit.execution import (
+    STORED_REQUEST,
+    STORED_ROW,
+    audit_execution,
+    local_assets,
+    normalize_id,
+)
 from artisan.audit.execution_reads import ExecutionChain
 from artisan.chain.contracts import Artifact, Deployment
 from artisan.errors import ArtisanError, DomainError
-from artisan.executor.assets import cid_of
+from artisan.executor.assets import AssetStore
 from artisan.graphql import blocks
 from artisan.graphql.errors import QueryError
 from artisan.graphql.session import Session
@@ -59,24 +65,16 @@ class Auditor:
         self, rpc_url: str, deployment: Deployment, artifacts: dict[str, Artifact],
         assets: Path | None = None,
     ) -> None:  # fmt: skip
-        self.rpc_url, self.deployment, self.artifacts, self.assets = (
-            rpc_url, deployment, artifacts, assets)  # fmt: skip
-
-    def _bytes(self, digest: bytes) -> bytes | None:
-        if self.assets is None:
-            return None
-        path = self.assets / digest[:1].hex() / cid_of(digest)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            return None
+        self.rpc_url, self.deployment, self.artifacts = rpc_url, deployment, artifacts
+        self.asset_bytes = None if assets is None else local_assets(AssetStore(assets))
 
     def run(
         self, key: str, stored: Mapping[str, Any] | None, head: int | None,
         request: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         with ExecutionChain(self.rpc_url, self.deployment, self.artifacts) as chain:
-            found = audit_execution(chain, key, stored, store_head=head, asset_bytes=self._bytes,
+            found = audit_execution(chain, key, stored, store_head=head,
+                                    asset_bytes=self.asset_bytes,
                                     stored_request=request)  # fmt: skip
         return found.as_json()
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from artisan.chain.errors import ChainMoved, NodeUnavailable
+from artisan.chain.types import LOG_HEX_FIELDS
 from artisan.indexer.source import ChainSource, RawLog
 from artisan.storage.chain_records import BlockHeader
 
@@ -86,16 +87,12 @@ def verify(
             raise ChainMoved(f"a log of block {log['blockNumber']} belongs to another branch")
 
 
-_HEX_FIELDS = ("address", "data", "blockNumber", "blockHash", "transactionHash",
-               "transactionIndex", "logIndex")  # fmt: skip
-
-
 def _well_formed(log: object) -> bool:
     """A log object with its fields of the right types (a garbled answer is transient: the
     range is fetched again, the indexer does not crash on it)."""
     if not isinstance(log, dict) or not isinstance(log.get("topics"), list):
         return False
-    return all(type(log.get(k)) is str for k in _HEX_FIELDS) and all(
+    return all(type(log.get(k)) is str for k in LOG_HEX_FIELDS) and all(
         type(t) is str for t in log["topics"]
     )
 

@@ -18,6 +18,7 @@ import orjson
 from artisan.chain.abi.gc_pause import gc_paused
 from artisan.chain.errors import NodeUnavailable
 from artisan.chain.jsonrpc import JsonRpc
+from artisan.chain.types import LOG_HEX_FIELDS
 from artisan.indexer.source import RawLog
 from artisan.storage.chain_records import BlockHeader
 
@@ -127,22 +128,11 @@ def _lowercase_logs(reply: Any) -> None:
         for log in result if isinstance(result, list) else []:
             if not isinstance(log, dict):
                 continue
-            for key in _HEX_FIELDS:
+            for key in LOG_HEX_FIELDS:
                 if isinstance(log.get(key), str):
                     log[key] = log[key].lower()
             if isinstance(log.get("topics"), list):
                 log["topics"] = [t.lower() if isinstance(t, str) else t for t in log["topics"]]
-
-
-_HEX_FIELDS = (
-    "address",
-    "data",
-    "blockNumber",
-    "blockHash",
-    "transactionHash",
-    "transactionIndex",
-    "logIndex",
-)
 
 
 def _header(block: dict[str, Any]) -> BlockHeader:

@@ -119,6 +119,8 @@ class Runner:
         self.costs: dict[str, Cost] = {p.name: Cost() for p in self.projections}
         # Tests hook here to crash a step after its writes, before its commit.
         self._before_commit = before_commit
+        self._reads_checked = False
+        self._written = {t.name for p in self.projections for t in p.tables}
         self._lock = acquire_writer_connection(db, lock_stream(chain_id))
         self._conns: list[psycopg.Connection[Any]] = []
         try:
@@ -218,8 +220,12 @@ class Runner:
         lanes = min(self.workers, len(self.projections))
         while len(self._conns) < lanes:
             self._conns.append(self._connect())
-        # A freshly backfilled store is read with statistics, whatever autovacuum has done.
-        statistics.refresh(self._conns[0], READ_TABLES)
+        # A freshly backfilled store is read with statistics, whatever autovacuum has done:
+        # checked at the runner's first catch-up (later backfills refresh them themselves).
+        if not self._reads_checked:
+            statistics.refresh(self._conns[0], READ_TABLES)
+            self._reads_checked = True
+        applied = threading.Event()
         waiting = list(self.projections)
         out: dict[str, int] = {}
         guard = threading.Lock()
@@ -241,6 +247,7 @@ class Runner:
                     if done.kind == "idle":
                         out[projection.name] = done.position
                     else:
+                        applied.set()
                         waiting.append(projection)
 
         if lanes <= 1:
@@ -249,10 +256,12 @@ class Runner:
             with ThreadPoolExecutor(lanes, thread_name_prefix="projections") as pool:
                 for future in [pool.submit(lane, conn) for conn in self._conns[:lanes]]:
                     future.result()
-        # ... and what a long catch-up wrote in bulk is analysed before readers plan on it.
-        for conn in self._conns[:lanes]:
-            statistics.flush(conn)
-        statistics.refresh(self._conns[0], {t.name for p in self.projections for t in p.tables})
+        # ... and what a long catch-up wrote in bulk is analysed before readers plan on it
+        # (a catch-up that applied nothing changed nothing: no check on the live path).
+        if applied.is_set():
+            for conn in self._conns[:lanes]:
+                statistics.flush(conn)
+            statistics.refresh(self._conns[0], self._written)
         return {p.name: out[p.name] for p in self.projections}
 
 

@@ -5,8 +5,6 @@ latency, while anvil reorganizes under it; the store ends equal to a clean backf
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 import httpx
 import pytest
@@ -18,14 +16,7 @@ from artisan.storage.database import Database
 from artisan.testing.rpc_proxy import KINDS, FaultPlan, RpcProxy
 
 from .indexer_anvil import TokenChain
-from .indexer_support import CHAIN_ID, CLEAN_CHAIN_ID, live_rows
-
-
-def _wait_until(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+from .indexer_support import CHAIN_ID, CLEAN_CHAIN_ID, live_rows, wait_until
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -46,11 +37,11 @@ def test_the_indexer_converges_through_faults_and_reorgs(
         try:
             for depth in [1, 3, 2, 4]:
                 token_anvil.mint_blocks(depth + 2, 3)
-                _wait_until(lambda: indexer.checkpoint.number == token_anvil.head())
+                wait_until(lambda: indexer.checkpoint.number == token_anvil.head(), 60.0)
                 token_anvil.reorg(depth, txs_per_block=2)
             token_anvil.mint_blocks(2, 3)
             head = token_anvil.head()
-            _wait_until(lambda: indexer.checkpoint.number == head)
+            wait_until(lambda: indexer.checkpoint.number == head, 60.0)
         finally:
             stop.set()
             follower.join()

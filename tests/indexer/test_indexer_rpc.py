@@ -17,7 +17,7 @@ from artisan.indexer.rpc import JsonRpcSource
 from artisan.storage.database import Database
 
 from .indexer_anvil import TokenChain
-from .indexer_support import CHAIN_ID, CLEAN_CHAIN_ID, live_rows
+from .indexer_support import CHAIN_ID, CLEAN_CHAIN_ID, live_rows, wait_until
 
 
 def _answering(status: int, reply: object) -> JsonRpcSource:
@@ -135,13 +135,6 @@ def _check_reads(source: JsonRpcSource, token_anvil: TokenChain) -> None:
     assert per_block == [logs[4:8], logs[8:12]]
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the indexer"
-        time.sleep(0.01)
-
-
 def test_anvil_reorgs_during_live_indexing(fresh_db: Database, token_anvil: TokenChain) -> None:
     """anvil_reorg of depths 1..5 while following the head: the store equals a fresh backfill."""
     contracts = [token_anvil.token]
@@ -155,11 +148,11 @@ def test_anvil_reorgs_during_live_indexing(fresh_db: Database, token_anvil: Toke
         try:
             for depth in [1, 2, 3, 4, 5, 3, 1, 5]:
                 token_anvil.mint_blocks(depth + 1, 3)
-                _wait_until(lambda: indexer.checkpoint.number == token_anvil.head())
+                wait_until(lambda: indexer.checkpoint.number == token_anvil.head())
                 token_anvil.reorg(depth, txs_per_block=2)
             token_anvil.mint_blocks(2, 3)
             head = token_anvil.head()
-            _wait_until(lambda: indexer.checkpoint.number == head)
+            wait_until(lambda: indexer.checkpoint.number == head)
         finally:
             stop.set()
             follower.join()
@@ -191,10 +184,10 @@ def test_new_heads_subscription_wakes_the_follower(
         follower = threading.Thread(target=indexer.follow, args=(stop, 30.0, heads))
         follower.start()
         try:
-            _wait_until(lambda: indexer.checkpoint.number == token_anvil.head())
+            wait_until(lambda: indexer.checkpoint.number == token_anvil.head())
             token_anvil.mint_blocks(1, 2)
             started = time.monotonic()
-            _wait_until(lambda: indexer.checkpoint.number == token_anvil.head(), timeout=5.0)
+            wait_until(lambda: indexer.checkpoint.number == token_anvil.head(), timeout=5.0)
             assert time.monotonic() - started < 2.0
         finally:
             stop.set()

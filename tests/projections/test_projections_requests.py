@@ -15,6 +15,7 @@ from artisan.chain.anvil import Anvil
 from artisan.chain.protocol import WAD, Protocol
 from artisan.chain.signer import Signer
 from artisan.domain.eip712 import execution_id, sign_request
+from artisan.domain.types import InferenceRequest
 from artisan.indexer.requests import REQUEST_EVENT, request_log_index
 from artisan.storage.database import Database
 from tests.chain.helpers import new_user
@@ -24,18 +25,28 @@ from .chain_support import METER, index, request
 pytestmark = pytest.mark.usefixtures("chain_snapshot")
 
 
+def _recorded(
+    store: Database, anvil: Anvil, w3: Web3, protocol: Protocol, deployer: Signer,
+    operator: Signer, nonces: list[int],
+) -> tuple[list[InferenceRequest], list[bytes]]:  # fmt: skip
+    """One batch of a fresh user's requests with these nonces, indexed (not projected)."""
+    d = protocol.deployment
+    user = new_user(w3, protocol, deployer)
+    model = register_model(deployer, protocol, ModelSpec(secrets.token_bytes(32), fixed_price=WAD))
+    reqs = [request(user, model, n, secrets.token_bytes(32)) for n in nonces]
+    sigs = [sign_request(r, user.key, d.chain_id, d.ledger) for r in reqs]
+    record_batch(operator, protocol, [BatchItem(r, s, METER, secrets.token_bytes(32))
+                                      for r, s in zip(reqs, sigs, strict=True)])  # fmt: skip
+    index(store, anvil, protocol, project=False)
+    return reqs, sigs
+
+
 def test_each_outcome_is_preceded_by_its_signed_request(
     store: Database, anvil: Anvil, w3: Web3, protocol: Protocol, deployer: Signer,
     operator: Signer,
 ) -> None:  # fmt: skip
     d = protocol.deployment
-    user = new_user(w3, protocol, deployer)
-    model = register_model(deployer, protocol, ModelSpec(secrets.token_bytes(32), fixed_price=WAD))
-    reqs = [request(user, model, n, secrets.token_bytes(32)) for n in (0, 1, 1)]  # 3rd: reused
-    sigs = [sign_request(r, user.key, d.chain_id, d.ledger) for r in reqs]
-    record_batch(operator, protocol, [BatchItem(r, s, METER, secrets.token_bytes(32))
-                                      for r, s in zip(reqs, sigs, strict=True)])  # fmt: skip
-    index(store, anvil, protocol, project=False)
+    reqs, sigs = _recorded(store, anvil, w3, protocol, deployer, operator, [0, 1, 1])  # reused
     with store.connect() as conn:
         rows = conn.execute(
             "SELECT event_name, log_index, tx_hash, args::text FROM live_events"
@@ -61,13 +72,7 @@ def test_a_reorg_removes_the_request_events_with_their_block(
     store: Database, anvil: Anvil, w3: Web3, protocol: Protocol, deployer: Signer,
     operator: Signer,
 ) -> None:  # fmt: skip
-    d = protocol.deployment
-    user = new_user(w3, protocol, deployer)
-    model = register_model(deployer, protocol, ModelSpec(secrets.token_bytes(32), fixed_price=WAD))
-    req = request(user, model, 0, secrets.token_bytes(32))
-    sig = sign_request(req, user.key, d.chain_id, d.ledger)
-    record_batch(operator, protocol, [BatchItem(req, sig, METER, b"\x01" * 32)])
-    index(store, anvil, protocol, project=False)
+    _recorded(store, anvil, w3, protocol, deployer, operator, [0])
     count = "SELECT count(*) FROM live_events WHERE event_name = 'RequestSigned'"
     with store.connect() as conn:
         assert conn.execute(count).fetchone() == (1,)
