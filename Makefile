@@ -6,14 +6,16 @@ NODE_STAMP := node_modules/.installed
 ARTIFACTS := build/contracts/.digest
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 SOL := $(wildcard contracts/*.sol)
+DASHBOARD := build/dashboard/app.js
+DASHBOARD_SRC := $(wildcard dashboard/src/*)
 
-.PHONY: all install venv node contracts test test-py test-forge check test-order demo bench bench-gas \
+.PHONY: all install venv node dashboard browser contracts test test-py test-forge check test-order demo bench bench-gas \
         bench-executor bench-indexer bench-projections bench-emission bench-hostile bench-api bench-catchup gas-report \
         fuzz fuzz-api clean
 
 all: install contracts
 
-install: venv node
+install: venv node dashboard
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): pyproject.toml
@@ -27,6 +29,18 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	chmod +x node_modules/@foundry-rs/*/bin/* scripts/*.js
 	touch $@
+
+# The dashboard the API serves at / (artisan/graphql/dashboard.py): our modules and the npm
+# packages chart.js and cytoscape, bundled by esbuild into build/dashboard (app.js, app.css).
+dashboard: $(DASHBOARD)
+$(DASHBOARD): $(NODE_STAMP) $(DASHBOARD_SRC)
+	node_modules/.bin/esbuild dashboard/src/main.js --bundle --minify --format=iife \
+		--target=es2020 --log-level=warning --outfile=$@
+
+# Debian's Chromium for the browser tests (tests/dashboard): CI runs this first; where it cannot
+# be installed, those tests skip and say why.
+browser:
+	scripts/install-browser.sh
 
 contracts: $(ARTIFACTS)
 $(ARTIFACTS): $(NODE_STAMP) $(SOL) contracts/test/utils/MockWallet.sol scripts/compile-contracts.js

@@ -31,6 +31,7 @@ from artisan.config import Settings
 from artisan.demo.api import stage_graphql
 from artisan.demo.pipeline import PIPELINE_STAGES
 from artisan.demo.state import Actor, DemoState, check
+from artisan.demo.stay import StayOptions, stay_up
 from artisan.domain.eip712 import sign_request
 from artisan.domain.metering import quote
 from artisan.domain.splits import settle
@@ -69,9 +70,13 @@ def stage_models(state: DemoState) -> None:
     )
     state.models["remix"] = register_model(bob.signer, p, remix)
     state.models["private"] = register_model(
-        carol.signer, p, ModelSpec(secrets.token_bytes(32), access=1, fixed_price=10**15)
-    )
-    c.print(f"  registered models {state.models} (remix of base at depth 1)")
+        carol.signer, p, ModelSpec(secrets.token_bytes(32), access=1, pricing_kind=1,
+                                   thresholds=(0, 3), prices=(2 * 10**15, 10**15)),
+    )  # fmt: skip
+    state.deployer.send(p.registry.functions.setKind(state.models["base"], 1))  # curated
+    check(p.registry.functions.getModel(state.models["base"]).call()[2] == 1, "base is curated")
+    c.print(f"  registered models {state.models}: base (fixed price, curated by the protocol),"
+            " remix of base (tiered, with a DAO), private (tiered, allowlist)")  # fmt: skip
 
 
 def stage_escrow(state: DemoState) -> None:
@@ -89,7 +94,12 @@ def stage_escrow(state: DemoState) -> None:
     u2.signer.send(p.ledger.functions.depositWithPermit(20 * WAD, deadline, v, r, s))
     for u in (u1, u2):
         check(p.ledger.functions.escrowOf(u.address).call() == 20 * WAD, f"{u.name} escrow")
-    state.console.print("  user1 deposited 20 ART (approve), user2 20 ART (permit)")
+    carol = state.actors["carol"]
+    carol.signer.send(p.registry.functions.grantAccess(state.models["private"], u1.address))
+    check(p.registry.functions.hasAccess(state.models["private"], u1.address).call(),
+          "carol's private model lists user1")  # fmt: skip
+    state.console.print("  user1 deposited 20 ART (approve), user2 20 ART (permit);"
+                        " carol let user1 use her private model")  # fmt: skip
 
 
 def _request(
@@ -188,11 +198,16 @@ def stage_curation_feedback(state: DemoState) -> None:
     )
 
 
+LOAD_EXECUTIONS = 240  # the load stage's requests through the executor
+
+
 def stage_executor(state: DemoState) -> None:
     """The executor runs a real ONNX model for signed requests: outputs, quotes and meters."""
     import numpy as np
     import onnxruntime as ort
+    from rich.progress import MofNCompleteColumn, Progress
 
+    from artisan.demo.traffic import PRIORITIES, Traffic
     from artisan.executor.api import create_app
     from artisan.executor.assembly import open_executor
     from artisan.executor.assets import AssetStore
@@ -207,6 +222,12 @@ def stage_executor(state: DemoState) -> None:
     alice, user = state.actors["alice"], state.actors["user1"]
     spec = ModelSpec(store.put(model).digest, size_class=1, fixed_price=5 * 10**14)
     model_id = register_model(alice.signer, p, spec)
+    narrow = models.mlp(4, [16], 16, seed=2025)  # takes the first one's outputs as its inputs
+    bob = state.actors["bob"]
+    narrow_id = register_model(
+        bob.signer, p, ModelSpec(store.put(narrow).digest, size_class=1, fixed_price=3 * 10**14)
+    )
+    state.models["wide"], state.models["narrow"] = model_id, narrow_id
     reference = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     reg = p.registry.functions
     terms = terms_from_chain(reg.getModel(model_id).call(), reg.tiers(model_id).call())
@@ -247,11 +268,29 @@ def stage_executor(state: DemoState) -> None:
         except ExecutorApiError as exc:
             refused = exc.code
         check(refused == "cost_above_max", "a maxCost below the quote is refused")
+        state.console.print(table)
+        traffic = Traffic(client, (model_id, narrow_id))
+        with Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
+                      console=state.console, transient=False) as bar:  # fmt: skip
+            task = bar.add_task("  executions through the executor", total=LOAD_EXECUTIONS)
+            traffic.run([user, state.actors["user2"]], LOAD_EXECUTIONS,
+                        on_done=lambda: bar.advance(task))  # fmt: skip
         client.http.close()
-    state.console.print(table)
+    receipts = traffic.receipts
+    check(len(receipts) == LOAD_EXECUTIONS and all(
+        int(r["cost"]) <= int(r["quote"]) <= WAD // 100 for r in receipts),
+        "every request of the load ran, each cost within its quote within its maxCost")  # fmt: skip
+    check(traffic.fed >= LOAD_EXECUTIONS // 2,
+          "most requests took an earlier execution's output as their input")  # fmt: skip
+    batched = max(int(r["batch"]["batchSize"]) for r in receipts)
     state.console.print(
-        f"  model {model_id} served on {service.provider}; 4 executions recorded in the outbox,"
+        f"  model {model_id} served on {service.provider}; 4 checked executions recorded,"
         " outputs match ONNX Runtime, costs within quotes; a low maxCost was refused"
+    )
+    state.console.print(
+        f"  {LOAD_EXECUTIONS} more through the executor's HTTP API by 4 concurrent clients at"
+        f" priorities {list(PRIORITIES)}: {traffic.fed} took an earlier output as input"
+        f" (lineage), batches of up to {batched} requests"
     )
 
 
@@ -276,7 +315,12 @@ def demo_database_name(settings: Settings) -> str:
     return f"{name}_demo"[:63]
 
 
-def run_demo(settings: Settings, console: Console | None = None) -> DemoState:
+def run_demo(
+    settings: Settings, console: Console | None = None, *, once: bool = True,
+    stay: StayOptions | None = None,
+) -> DemoState:  # fmt: skip
+    """Every stage, each checked; then, unless ``once``, the services stay up (``stay.py``)
+    until Ctrl-C."""
     console = console or Console()
     t0 = time.monotonic()
     with open_environment(settings) as env:
@@ -287,13 +331,17 @@ def run_demo(settings: Settings, console: Console | None = None) -> DemoState:
         chain = "local anvil" if env.embedded_chain else env.rpc_url
         console.print(f"[bold]Artisan demo[/bold]: {where}, chain {chain}")
         # Its own record: a demo never replaces the deployment the services use.
-        protocol = env.deploy(settings.data_dir / "demo-deployment.json")
+        deployment_file = settings.data_dir / "demo-deployment.json"
+        protocol = env.deploy(deployment_file)
         for name, where in protocol.deployment.addresses().items():
             console.print(f"  deployed {name:<18} {where}")
         state = DemoState(env, protocol, console, env.deployer(), env.operator())
         for stage in STAGES:
             console.print(f"[bold cyan]{(stage.__doc__ or stage.__name__).strip()}[/bold cyan]")
             stage(state)
-    took = time.monotonic() - t0
-    console.print(f"[bold green]demo finished in {took:.1f} s, every check passed[/bold green]")
+        took = time.monotonic() - t0
+        console.print(f"[bold green]every stage passed its checks in {took:.1f} s[/bold green]")
+        if not once:
+            stay_up(state, deployment_file, stay or StayOptions(), t0)
+    console.print(f"[bold green]demo finished in {time.monotonic() - t0:.1f} s[/bold green]")
     return state

@@ -1,5 +1,7 @@
 """The API process: strawberry's GraphQL on Starlette, one read snapshot per request.
 
+- ``/``: the dashboard (``dashboard.py``), its bundle under ``/dashboard/``; it reads only
+  ``/graphql``.
 - ``/graphql``: POST and GET. Every request takes a pooled connection and opens one
   read-only REPEATABLE READ transaction for all of its fields, so they agree with each other
   and with ``_meta`` however the projections move meanwhile. A browser's GET (one that
@@ -38,7 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from artisan.graphql import blocks, ide, live, loaders, reports
+from artisan.graphql import blocks, dashboard, ide, live, loaders, reports
 from artisan.graphql.audit import Auditor
 from artisan.graphql.errors import QueryError
 from artisan.graphql.schema import MAX_RESULT_BYTES, build_schema
@@ -107,10 +109,12 @@ def create_app(
     max_result_bytes: int = MAX_RESULT_BYTES, node_modules: Path = ide.NODE_MODULES,
     max_subscriptions: int = 10, allowed_origins: tuple[str, ...] = (),
     notify_url: str | None = None, auditor: Auditor | None = None,
+    dashboard_root: Path = dashboard.BUNDLE,
 ) -> Starlette:  # fmt: skip
     """The API app reading ``read_url``; the pool opens and closes with the app's lifespan.
 
-    ``node_modules``: where GraphiQL's files are (``ide.py``). ``allowed_origins``: the other
+    ``node_modules``: where GraphiQL's files are (``ide.py``); ``dashboard_root``: the
+    dashboard's bundle (``dashboard.py``). ``allowed_origins``: the other
     sites whose pages may open subscriptions (``*``: any; none: the API's own only).
     Subscriptions LISTEN on
     ``notify_url`` (default ``read_url``): a streaming replica does not relay NOTIFY, so with a
@@ -191,6 +195,8 @@ def create_app(
     graphql = _GraphQL(schema, ide.Page.find(node_modules), state, allowed_origins)
     return Starlette(
         routes=[
+            Route("/", dashboard.Page(dashboard_root).endpoint, methods=["GET"]),
+            Mount(dashboard.PREFIX, dashboard.Assets(dashboard_root)),
             Route("/graphql", _Snapshot(graphql, state), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/health", health, methods=["GET"]),

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from starlette.responses import HTMLResponse, Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.responses import HTMLResponse
 
 from artisan.config import REPO_ROOT
+from artisan.graphql.static import Listed
 
 NODE_MODULES = REPO_ROOT / "node_modules"
 PREFIX = "/graphiql"
@@ -43,8 +41,6 @@ SCRIPTS = (
     ("graphiql", "graphiql.min.js"),
 )
 FILES = frozenset(f"{package}/{file}" for package, file in STYLES + SCRIPTS)
-# Each URL names its package's version, so a browser may keep a file for as long as it likes.
-_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 _BOOT = """\
 (function () {
@@ -68,24 +64,11 @@ _BOOT = """\
 """
 
 
-class Assets(StaticFiles):
+class Assets(Listed):
     """``node_modules`` as seen through ``/graphiql/``: the files of ``FILES`` and nothing else."""
 
     def __init__(self, root: Path = NODE_MODULES) -> None:
-        super().__init__(directory=root, check_dir=False)
-
-    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
-        if path not in FILES:
-            return "", None
-        return super().lookup_path(path)
-
-    def file_response(
-        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
-        status_code: int = 200,
-    ) -> Response:  # fmt: skip
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers["cache-control"] = _CACHE_CONTROL
-        return response
+        super().__init__(root, FILES)
 
 
 @dataclass(frozen=True)

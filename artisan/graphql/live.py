@@ -8,7 +8,9 @@ subscription when one arrives. A woken subscription reads what is new as of the 
 
 - ``executions(where:)``: each new execution (matching ``where``), in chain order;
 - ``blocks``: each new canonical block header;
-- ``reorgs``: each reorganization the indexer followed, with its depth and orphaned hashes.
+- ``reorgs``: each reorganization the indexer followed, with its depth and orphaned hashes;
+- ``health``: the system's health (``health.py``) on each wake, and at least every few
+  seconds, since service heartbeats do not notify.
 
 After a reorg, ``executions`` and ``blocks`` step back to its common ancestor, so what the new
 branch holds is sent (a client that also follows ``reorgs`` knows what to drop). A client more
@@ -39,10 +41,11 @@ from psycopg.sql import Composed
 from psycopg_pool import AsyncConnectionPool
 from strawberry.types import Info
 
-from artisan.graphql import blocks, loaders, reads
+from artisan.graphql import blocks, health, loaders, reads
 from artisan.graphql.arguments import as_dict
 from artisan.graphql.entities import BLOCK, EXECUTION, REORG, Block, Entity, Execution, Reorg
 from artisan.graphql.errors import QueryError
+from artisan.graphql.health import SystemHealth
 from artisan.graphql.inputs import FILTERS
 from artisan.graphql.session import Session
 from artisan.storage.event_store import PROJECTED_CHANNEL
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 
 MAX_BEHIND = 1000  # rows a subscription may have to send at once before it is dropped
 SAFETY_WAKE_S = 30.0  # a missed notification (a lost LISTEN connection) costs at most this
+MIN_EVERY_S, MAX_EVERY_S = 1, 3600  # the health subscription's period
 
 
 class Listener:
@@ -184,7 +188,7 @@ async def _follow(
             sent_upto = head
 
 
-async def _wait(woken: asyncio.Event) -> None:
+async def _wait(woken: asyncio.Event, at_most: float = SAFETY_WAKE_S) -> None:
     # On Python 3.11, asyncio.wait_for whose awaitable finishes as its task is cancelled
     # returns and swallows the cancellation (psycopg_pool waits for a connection that way).
     # A subscription whose connection closed then ran on, and the server never finished
@@ -193,7 +197,7 @@ async def _wait(woken: asyncio.Event) -> None:
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(SAFETY_WAKE_S):
+        async with asyncio.timeout(at_most):
             await woken.wait()
     woken.clear()
 
@@ -223,6 +227,19 @@ async def _reorgs(info: Info) -> AsyncGenerator[Reorg, None]:
                 yield reads.to_entity(REORG, row, head)
 
 
+async def _health(info: Info, everySeconds: int = 2) -> AsyncGenerator[SystemHealth, None]:
+    live: LiveSession = info.context
+    assert live.listener is not None
+    if not MIN_EVERY_S <= everySeconds <= MAX_EVERY_S:
+        raise QueryError(f"The `everySeconds` argument must be between {MIN_EVERY_S} and"
+                         f" {MAX_EVERY_S}, but is {everySeconds}")  # fmt: skip
+    with _counted(live, "health"), live.listener.waiter() as woken:
+        while True:
+            live.loaders.clear()  # a new read: nothing cached from the last one
+            yield await health.read(live)
+            await _wait(woken, everySeconds)  # heartbeats do not notify: at most this long
+
+
 _executions.__annotations__["where"] = FILTERS["Execution"] | None
 
 
@@ -238,6 +255,10 @@ def subscription_type() -> type:
         reorgs: AsyncGenerator[Reorg, None] = strawberry.subscription(
             resolver=_reorgs, description="Each reorganization the indexer followed"
         )
+        health: AsyncGenerator[SystemHealth, None] = strawberry.subscription(
+            resolver=_health, description="The system's health now, then whenever the"
+            " projections move, and at least every `everySeconds` (1..3600)",
+        )  # fmt: skip
 
     return Subscription
 

@@ -31,7 +31,17 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
-from artisan.graphql import audit, blocks, connections, lineage, live, reads, reports, stats
+from artisan.graphql import (
+    audit,
+    blocks,
+    connections,
+    health,
+    lineage,
+    live,
+    reads,
+    reports,
+    stats,
+)
 from artisan.graphql.arguments import Block_height, OrderDirection, as_dict, order_of
 from artisan.graphql.cost import cost_limiter
 from artisan.graphql.entities import ENTITIES, Entity
@@ -155,6 +165,7 @@ def build_query() -> type:
         "executionStats": strawberry.field(resolver=stats.execution_stats, name="executionStats"),
         "topModels": strawberry.field(resolver=stats.top_models, name="topModels"),
         "audit": strawberry.field(resolver=audit.audit, name="audit"),
+        "health": strawberry.field(resolver=health.health, name="health"),
     }
     for entity in ENTITIES:
         fields.update(_fields(entity))

@@ -1,0 +1,129 @@
+"""The demo's long-running services, each the real `artisan` command in a process of its own:
+the indexer, the projections, the GraphQL API (with the dashboard) and the executor (with its
+emitter). Each runs in a session of its own, so a Ctrl-C at the terminal reaches the demo
+alone, which then stops them in order (SIGTERM, then SIGKILL after a grace period) and reports
+how each ended: nothing is left running and no service is cut mid-write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from artisan.errors import ArtisanError
+
+STOP_GRACE_S = 15.0  # a service's time to stop on SIGTERM before it is killed
+
+
+class ServiceFailed(ArtisanError):
+    """A demo service ended on its own, or did not come up in time."""
+
+
+def free_port(preferred: int, host: str = "127.0.0.1") -> int:
+    """``preferred`` if nothing listens there, else a port the system picks."""
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise ServiceFailed(f"no free port on {host}")
+
+
+@dataclass
+class Service:
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Services:
+    """Processes started with ``environment`` on top of this one's; logs in ``log_dir``."""
+
+    environment: Mapping[str, str]
+    log_dir: Path
+    started: list[Service] = field(default_factory=list)
+
+    def start(self, name: str, *args: str) -> Service:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        log = log_path.open("ab")
+        argv = [sys.executable, "-m", "artisan.cli", *args]
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **self.environment}, start_new_session=True,
+        )  # fmt: skip
+        service = Service(name, argv, log_path, process, log)
+        self.started.append(service)
+        return service
+
+    def check(self) -> None:
+        """Raise if a service has ended on its own, with the end of its log."""
+        for s in self.started:
+            code = s.process.poll()
+            if code is not None:
+                raise ServiceFailed(
+                    f"the {s.name} service ended with exit code {code}; the end of its log"
+                    f" ({s.log_path}):\n{s.tail()}"
+                )
+
+    def wait_http(self, url: str, timeout: float, ready: int = 200) -> None:
+        """Until ``url`` answers ``ready`` (every service still running), else raise."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            self.check()
+            try:
+                response = httpx.get(url, timeout=2.0)
+                if response.status_code == ready:
+                    return
+                last = f"{response.status_code} {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = str(exc) or type(exc).__name__
+            time.sleep(0.2)
+        raise ServiceFailed(f"{url} did not answer {ready} within {timeout:.0f} s: {last}")
+
+    def stop(self, grace: float = STOP_GRACE_S) -> dict[str, int]:
+        """Stop every service, the last started first; how each ended (its exit code, or
+        -9 when it had to be killed)."""
+        ended: dict[str, int] = {}
+        for s in reversed(self.started):
+            if s.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    s.process.send_signal(signal.SIGTERM)
+                try:
+                    s.process.wait(grace)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(s.process.pid, signal.SIGKILL)
+                    s.process.wait()
+                    ended[s.name] = -9
+                    s.log.close()
+                    continue
+            ended[s.name] = int(s.process.returncode)
+            s.log.close()
+        self.started.clear()
+        return ended
