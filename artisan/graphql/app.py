@@ -14,7 +14,8 @@
   the projections' NOTIFY.
 - ``/health``: the process is up.
 - ``/ready``: the database answers and the projections are within ``max_lag_blocks`` of the
-  indexer; 503 with the reason otherwise.
+  indexer; reading a replica, also within ``max_lag_blocks`` of the primary's indexer (asked
+  over ``notify_url``); 503 with the reason otherwise.
 
 The pool reads ``read_url`` (``ARTISAN_READ_DATABASE_URL``, default the main database), so API
 replicas can read from a streaming replica.
@@ -131,6 +132,14 @@ def create_app(
         )  # fmt: skip
         await pool.open()
         state["pool"] = pool
+        # Reading a replica: /ready also asks the primary how far its indexer is, so that a
+        # replica that stopped replaying is not ready however current it looks to itself.
+        primary: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+        if notify_url is not None and notify_url != read_url:
+            primary = AsyncConnectionPool(notify_url, min_size=0, max_size=2, open=False,
+                                          kwargs={"autocommit": True})  # fmt: skip
+            await primary.open()
+        state["primary"] = primary
         state["listener"] = listener = live.Listener(notify_url or read_url)
         listening = asyncio.create_task(listener.run())
         try:
@@ -140,6 +149,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await listening
             await pool.close()
+            if primary is not None:
+                await primary.close()
 
     async def health(_request: Request) -> Response:
         return _Json({"status": "ok"})
@@ -174,6 +185,26 @@ def create_app(
                           "reason": f"the projections are {lag} blocks behind the indexer"
                                     f" (at most {max_lag_blocks})"},
                          status_code=503)  # fmt: skip
+        primary: AsyncConnectionPool[AsyncConnection[Any]] | None = state["primary"]
+        if primary is not None:
+            try:
+                async with primary.connection(timeout=2.0) as conn:
+                    cur = await conn.execute(
+                        "SELECT block_number FROM indexer_checkpoints WHERE chain_id = %s",
+                        (chain_id,),
+                    )
+                    found = await cur.fetchone()
+            except Exception as exc:  # the replica alone cannot tell how far behind it is
+                return _Json({"ready": False, "reason": f"the primary does not answer: {exc}"},
+                             status_code=503)  # fmt: skip
+            behind = (int(found[0]) if found else top) - top
+            if behind > max_lag_blocks:
+                return _Json({"ready": False, "block": top, "replica_lag_blocks": behind,
+                              "reason": f"this replica is {behind} blocks behind the primary's"
+                                        f" indexer (at most {max_lag_blocks})"},
+                             status_code=503)  # fmt: skip
+            return _Json({"ready": True, "block": top, "lag_blocks": lag,
+                          "replica_lag_blocks": behind})  # fmt: skip
         return _Json({"ready": True, "block": top, "lag_blocks": lag})
 
     async def reward_csv(request: Request) -> Response:
