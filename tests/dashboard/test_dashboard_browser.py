@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -299,3 +300,28 @@ def test_search_empty_and_error_states(tab: Page) -> None:
     page = tab.open("no/such/page")
     assert page.inner_text("h1") == "Not found"
     tab.shot("states")
+
+
+def _shape(value: Any) -> Any:
+    """Keys and list-ness, not values: what a README answer promises of a live one."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return type(value).__name__ if value is not None else "null"
+
+
+def test_the_readme_tour_answers_as_shown(api: httpx.Client) -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    tour = readme[readme.index("### A tour") :]
+    queries = re.findall(r"```graphql\n(.*?)\n```\n```json\n(.*?)\n```", tour, re.S)
+    assert len(queries) == 3
+    for query, shown in queries:
+        got = gql(api, query)
+        want = json.loads(shown)
+        assert set(got) == set(want)
+        for key in want:  # null where the demo had nothing (no heartbeat yet) may be filled now
+            if isinstance(want[key], list):
+                assert got[key] and _shape(got[key][0]).keys() == _shape(want[key][0]).keys()
+            else:
+                assert _shape(got[key]).keys() == _shape(want[key]).keys()
