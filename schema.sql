@@ -1,5 +1,7 @@
--- The Postgres schema of Artisan: the event store and the projections.
--- Every statement is idempotent (IF NOT EXISTS), so applying it at start-up is always safe.
+-- The Postgres schema of Artisan: the event store and the projections, whole and current.
+-- A new database gets this file; an existing one gets the numbered files in migrations/
+-- (artisan/storage/migrations.py). A change goes into both: a new migration, and the same
+-- change here; tests/storage/test_storage_migrations.py holds the two equal.
 
 CREATE TABLE IF NOT EXISTS schema_info (
     key   text PRIMARY KEY,
