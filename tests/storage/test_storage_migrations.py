@@ -221,13 +221,21 @@ def test_a_new_database_records_every_migration_and_a_second_run_does_nothing(
     assert second == Plan(done=KNOWN, create=False, record=(), run=(), unknown=())
     assert recorded(db) == list(KNOWN)
     assert records(db) == {(name, "mark"): 1 for name in KNOWN}
+    with db.connect() as conn:
+        row = conn.execute("SELECT to_regclass('service_status') IS NOT NULL").fetchone()
+    assert row == (True,)
 
 
 def test_a_newer_schema_is_refused_and_left_alone(fresh_db: Database) -> None:
     """A database recording a migration this code does not know is refused, naming it, and
-    nothing is changed."""
+    nothing is changed, not even a migration still pending here."""
     with fresh_db.connect() as conn:
+        conn.execute("DROP TABLE service_status")
         table = sql.Identifier(default_migration_table)
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE migration_id = %s").format(table),
+            ("0002_service_status",),
+        )
         conn.execute(
             sql.SQL(
                 "INSERT INTO {} (migration_hash, migration_id, applied_at_utc)"
