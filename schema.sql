@@ -1,5 +1,7 @@
--- The Postgres schema of Artisan: the event store and the projections.
--- Every statement is idempotent (IF NOT EXISTS), so applying it at start-up is always safe.
+-- The Postgres schema of Artisan: the event store and the projections, whole and current.
+-- A new database gets this file; an existing one gets the numbered files in migrations/
+-- (artisan/storage/migrations.py). A change goes into both: a new migration, and the same
+-- change here; tests/storage/test_storage_migrations.py holds the two equal.
 
 CREATE TABLE IF NOT EXISTS schema_info (
     key   text PRIMARY KEY,
@@ -530,3 +532,20 @@ CREATE INDEX IF NOT EXISTS outbox_executions_pending
     WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_executions_batch
     ON outbox_executions (batch_id) WHERE status = 'broadcast';
+
+-- ---------------------------------------------------------------------------------------------
+-- Services: the state each running process reports of itself.
+-- ---------------------------------------------------------------------------------------------
+
+-- One row per running service instance: its state, what it last measured, its last error.
+-- Each process upserts its own row (heartbeat); `artisan status` and the API's health read them.
+CREATE TABLE IF NOT EXISTS service_status (
+    service     text        NOT NULL,   -- indexer, projections, executor, emitter, api, publisher
+    instance    text        NOT NULL,   -- host:pid, or a configured name
+    state       text        NOT NULL,   -- starting, running, stopping, stopped, failed
+    details     jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    last_error  text,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (service, instance)
+);

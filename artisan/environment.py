@@ -22,6 +22,7 @@ from artisan.chain.signer import Signer, connect
 from artisan.config import Settings, redact_url
 from artisan.errors import ConfigError
 from artisan.storage.database import Database, open_database
+from artisan.storage.migrations import migrate
 
 
 @dataclass
@@ -77,12 +78,11 @@ class Environment:
 
 
 @contextlib.contextmanager
-def open_environment(settings: Settings, *, apply_schema: bool = True) -> Iterator[Environment]:
+def open_environment(settings: Settings) -> Iterator[Environment]:
     db = open_database(settings)
     anvil: Anvil | None = None
     try:
-        if apply_schema:
-            db.apply_schema()
+        migrate(db)
         rpc_url = settings.rpc_url
         if not rpc_url:
             anvil = start_anvil(

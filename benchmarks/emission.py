@@ -38,6 +38,7 @@ from artisan.emitter.emitter import Emitter, wait_idle
 from artisan.executor import outbox
 from artisan.executor.outbox import OutboxEntry
 from artisan.storage.database import Database, open_database
+from artisan.storage.migrations import migrate
 
 METER = Meter(input_units=3_072, gpu_micros=180, latency_micros=4_000, storage_bytes=16_384,
               concurrent_load=4)  # fmt: skip
@@ -143,7 +144,7 @@ def scratch_database(server: Database) -> tuple[Database, str]:
     info = psycopg.conninfo.conninfo_to_dict(server.url)
     info["dbname"] = name
     db = Database(url=psycopg.conninfo.make_conninfo(**info))  # type: ignore[arg-type]
-    db.apply_schema()
+    migrate(db)
     return db, name
 
 

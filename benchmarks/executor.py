@@ -65,6 +65,7 @@ from artisan.executor.scheduler import Scheduler
 from artisan.executor.sessions import ModelSession, SessionCache, SessionConfig
 from artisan.executor.tensors import encode_tensors
 from artisan.storage.database import Database, open_database
+from artisan.storage.migrations import migrate
 from artisan.testing import onnx_models as models
 
 BATCH = 32
@@ -107,7 +108,7 @@ def bench_database(settings: Settings) -> Iterator[Database]:
         info = psycopg.conninfo.conninfo_to_dict(server.url)
         info["dbname"] = name
         db = Database(url=psycopg.conninfo.make_conninfo(**info))  # type: ignore[arg-type]
-        db.apply_schema()
+        migrate(db)
         yield db
     finally:
         with contextlib.suppress(psycopg.Error), psycopg.connect(server.url, autocommit=True) as c:

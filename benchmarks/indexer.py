@@ -57,6 +57,7 @@ from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.indexer.source import RawLog
 from artisan.storage.database import Database, open_database
+from artisan.storage.migrations import migrate
 
 USERS = 16
 EVENTS_PER_ITEM = 6  # InferenceExecuted + Settlement to operator, treasury, DAO, creator, ancestor
@@ -265,7 +266,7 @@ def scratch_database(server: Database) -> tuple[Database, str]:
     info = psycopg.conninfo.conninfo_to_dict(server.url)
     info["dbname"] = name
     db = Database(url=psycopg.conninfo.make_conninfo(**info))  # type: ignore[arg-type]
-    db.apply_schema()
+    migrate(db)
     return db, name
 
 

@@ -40,6 +40,7 @@ from artisan.projections.events import from_rows
 from artisan.projections.registry import ALL
 from artisan.projections.runner import DEFAULT_WORKERS, Runner
 from artisan.storage.database import Database, start_embedded
+from artisan.storage.migrations import migrate
 from artisan.testing.seed import SeedWriter
 from artisan.testing.synthetic import HistoryGenerator
 
@@ -58,7 +59,7 @@ def scratch_database(url: str | None) -> Iterator[Database]:
         info["dbname"] = name
         db = Database(psycopg.conninfo.make_conninfo(**info))  # type: ignore[arg-type]
         try:
-            db.apply_schema()
+            migrate(db)
             yield db
         finally:
             with psycopg.connect(server.url, autocommit=True) as conn:

@@ -7,7 +7,7 @@ import os
 import secrets
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -18,6 +18,7 @@ from psycopg import sql
 from artisan.chain.anvil import Anvil, start_anvil
 from artisan.config import Settings, load_settings
 from artisan.storage.database import Database, start_embedded
+from artisan.storage.migrations import migrate
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -40,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 # What a test needs, marked from the fixtures it uses (`pytest -m "not anvil"`, say).
 _NEEDS = {
-    "postgres": {"pg_server", "database", "fresh_db", "module_store"},
+    "postgres": {"pg_server", "database", "fresh_db", "empty_databases", "module_store"},
     "anvil": {"anvil", "w3", "protocol", "deployer", "operator", "chain"},
 }
 
@@ -104,10 +105,10 @@ def _drop_database(server: Database, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def database(pg_server: Database) -> Iterator[Database]:
-    """A fresh database for this test session, with schema.sql applied."""
+    """A fresh database for this test session, with the current schema."""
     name, url = _fresh_database(pg_server, "artisan_test")
     db = Database(url=url)
-    db.apply_schema()
+    migrate(db)
     try:
         yield db
     finally:
@@ -117,15 +118,33 @@ def database(pg_server: Database) -> Iterator[Database]:
 
 @pytest.fixture
 def fresh_db(pg_server: Database) -> Iterator[Database]:
-    """A database of its own for one test, with schema.sql applied, dropped afterwards."""
+    """A database of its own for one test, with the current schema, dropped afterwards."""
     name, url = _fresh_database(pg_server, "artisan_t")
     db = Database(url=url)
-    db.apply_schema()
+    migrate(db)
     try:
         yield db
     finally:
         with contextlib.suppress(psycopg.Error):
             _drop_database(pg_server, name)
+
+
+@pytest.fixture
+def empty_databases(pg_server: Database) -> Iterator[Callable[[], Database]]:
+    """Makes databases with no schema at all for one test; each is dropped afterwards."""
+    names: list[str] = []
+
+    def make() -> Database:
+        name, url = _fresh_database(pg_server, "artisan_e")
+        names.append(name)
+        return Database(url=url)
+
+    try:
+        yield make
+    finally:
+        for name in names:
+            with contextlib.suppress(psycopg.Error):
+                _drop_database(pg_server, name)
 
 
 @pytest.fixture(scope="session")

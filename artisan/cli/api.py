@@ -32,10 +32,12 @@ def serve(
     from artisan.graphql.app import create_app
     from artisan.projections.admin import chain_of
     from artisan.storage.database import open_database
+    from artisan.storage.migrations import migrate
 
     settings = settings_or_exit()
     try:
         db = open_database(settings)
+        migrate(db)
         chain = chain_of(db, chain_id)
         read_url = settings.read_database_url or db.url
         app = create_app(

@@ -40,6 +40,7 @@ def emit_command(
     from artisan.chain.contracts import Deployment
     from artisan.emitter.emitter import CRASH_POINTS, Emitter, wait_idle
     from artisan.storage.database import open_database
+    from artisan.storage.migrations import migrate
 
     if crash_at is not None and crash_at not in CRASH_POINTS:
         console.print(f"[red]--crash-at must be one of {', '.join(CRASH_POINTS)}[/red]")
@@ -66,6 +67,7 @@ def emit_command(
         )  # fmt: skip
         db = open_database(settings)
         try:
+            migrate(db)
             with Emitter(db, settings.rpc_url, settings.key("operator"), chain_id=settings.chain_id,
                          ledger=ledger, config=config, hook=crash) as emitter:  # fmt: skip
                 if until_idle:

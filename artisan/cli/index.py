@@ -53,6 +53,7 @@ from artisan.indexer.target import IndexTarget, open_target
 from artisan.indexer.throughput import Report, Throughput
 from artisan.storage.database import Database, open_database
 from artisan.storage.event_reader import stored_checkpoint
+from artisan.storage.migrations import migrate
 
 err = Console(stderr=True)
 
@@ -168,7 +169,7 @@ def index_command(
                 )
             db = open_database(settings)
             stack.callback(db.close)
-            db.apply_schema()
+            migrate(db)
             metrics = _metrics(target.chain_id, metrics_port, stack)
             heads = None if once else _new_heads(target, ws, reporter)
         except ArtisanError as exc:

@@ -13,6 +13,7 @@ from artisan.cli.account import account, escrow_app
 from artisan.cli.api import api_app
 from artisan.cli.audit import audit_command
 from artisan.cli.chain import deploy, node
+from artisan.cli.db import db_app
 from artisan.cli.demo import demo
 from artisan.cli.emit import emit_command
 from artisan.cli.executions import executions_app
@@ -66,6 +67,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(executor_app, name="executor")
 app.add_typer(models_app, name="models")
 app.add_typer(projections_app, name="projections")
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:

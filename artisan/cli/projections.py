@@ -43,6 +43,7 @@ def run(
     from artisan.projections.admin import chain_of
     from artisan.projections.runner import Runner
     from artisan.storage.database import open_database
+    from artisan.storage.migrations import migrate
 
     settings = _settings()
     stop = threading.Event()
@@ -55,6 +56,7 @@ def run(
         signal.signal(signal.SIGTERM, _stop)
     db = open_database(settings)
     try:
+        migrate(db)
         chain = _following(settings, db, interval, stop) if follow and chain_id is None else (
             chain_of(db, chain_id))  # fmt: skip
         if chain is None:
@@ -79,7 +81,6 @@ def _following(settings: Settings, db: Database, interval: float, stop: threadin
     from artisan.chain.contracts import Deployment
     from artisan.projections import positions
 
-    db.apply_schema()  # a database nothing has written to yet
     said = False
     while not stop.is_set():
         with db.connect() as conn:

@@ -37,6 +37,7 @@ from artisan.domain.metering import quote
 from artisan.domain.splits import settle
 from artisan.domain.types import InferenceRequest, Meter, RejectReason, SettlementRole
 from artisan.environment import open_environment
+from artisan.storage.migrations import migrate
 
 
 def _actor(state: DemoState, name: str) -> Actor:
@@ -327,6 +328,7 @@ def run_demo(
         if env.embedded_chain:
             # A new chain each run: the outbox, event store and projections must start empty too.
             env.db = env.db.recreate(demo_database_name(settings))
+            migrate(env.db)
         where = "embedded Postgres" if not settings.database_url else "configured Postgres"
         chain = "local anvil" if env.embedded_chain else env.rpc_url
         console.print(f"[bold]Artisan demo[/bold]: {where}, chain {chain}")

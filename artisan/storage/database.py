@@ -1,7 +1,7 @@
 """Reaching Postgres: a configured server, or an embedded one started from the pgserver wheel.
 
-Applying ``schema.sql`` is idempotent (every statement is ``IF NOT EXISTS``), so start-up can
-always apply it.
+The schema (``schema.sql``, and the migrations an existing database gets) is applied by
+``artisan.storage.migrations.migrate``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from artisan.config import REPO_ROOT, Settings, redact_url
+from artisan.config import Settings, redact_url
 from artisan.errors import StorageError
-
-SCHEMA_FILE = REPO_ROOT / "schema.sql"
 
 
 @dataclass
@@ -38,19 +36,9 @@ class Database:
                 f"cannot connect to Postgres at {redact_url(self.url)}: {exc}"
             ) from exc
 
-    def apply_schema(self, schema_file: Path = SCHEMA_FILE) -> None:
-        sql = schema_file.read_text()
-        with self.connect(autocommit=True) as conn:
-            # One advisory lock so that two processes starting at once do not race on DDL.
-            conn.execute("SELECT pg_advisory_lock(7231001)")
-            try:
-                conn.execute(sql.encode())
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(7231001)")
-
     def recreate(self, name: str) -> Database:
-        """A new, empty database ``name`` on this server (dropped first if it exists), with
-        the schema applied; it shares this database's server handle."""
+        """A new, empty database ``name`` on this server (dropped first if it exists), with no
+        schema yet; it shares this database's server handle."""
         with self.connect(autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -60,7 +48,6 @@ class Database:
         info["dbname"] = name
         fresh = Database(url=make_conninfo(**info), _server=self._server)  # type: ignore[arg-type]
         self._server = None  # the new handle owns the server now
-        fresh.apply_schema()
         return fresh
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from artisan.projections.events import Event, from_rows
 from artisan.projections.registry import ALL
 from artisan.storage.chain_records import BlockHeader, EventRow
 from artisan.storage.database import Database
+from artisan.storage.migrations import migrate
 from artisan.testing.seed import SeedWriter
 from artisan.testing.synthetic import ADDRESSES, SyntheticBlock, stored
 
@@ -30,14 +31,14 @@ _TABLES = (
 
 
 def fresh_store(server: Database) -> Iterator[Database]:
-    """A new database with schema.sql applied, dropped afterwards."""
+    """A new database with the current schema, dropped afterwards."""
     name = f"artisan_proj_{secrets.token_hex(4)}"
     with psycopg.connect(server.url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     info = psycopg.conninfo.conninfo_to_dict(server.url)
     info["dbname"] = name
     db = Database(url=psycopg.conninfo.make_conninfo(**info))  # type: ignore[arg-type]
-    db.apply_schema()
+    migrate(db)
     try:
         yield db
     finally:
