@@ -17,6 +17,7 @@ from artisan.executor.serving import serve_in_thread
 from artisan.graphql.app import create_app
 from artisan.projections.runner import run_once
 from artisan.storage.database import Database
+from artisan.storage.migrations import migrate
 from artisan.testing.pg_cluster import Cluster, primary_and_standby
 from artisan.testing.seed import SeedWriter
 from artisan.testing.synthetic import HistoryGenerator
@@ -49,7 +50,7 @@ def test_the_api_on_a_standby_shows_and_reports_its_lag(
     with psycopg.connect(primary.url(), autocommit=True) as conn:
         conn.execute("CREATE DATABASE artisan")
     db = Database(primary.url("artisan"))
-    db.apply_schema()
+    migrate(db)
     gen = HistoryGenerator(3, chain_id=CHAIN_ID)
     with SeedWriter(db, CHAIN_ID) as writer:
         write(writer, gen.blocks(10, txs=3))
