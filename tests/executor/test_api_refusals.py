@@ -65,6 +65,21 @@ def _signed_by_another_key(ctx: Ctx) -> httpx.Response:
     return ctx.post(signed, signature="0x" + forged.hex())
 
 
+def _signed_for_another_domain(
+    chain_offset: int, ledger: str | None
+) -> Callable[[Ctx], httpx.Response]:
+    """The user's own signature, over the EIP-712 domain of another chain or another ledger."""
+
+    def post(ctx: Ctx) -> httpx.Response:
+        signed = ctx.sign()
+        d = ctx.api.protocol.deployment
+        elsewhere = sign_request(signed.request, ctx.user.key, d.chain_id + chain_offset,
+                                 ledger or d.ledger)  # fmt: skip
+        return ctx.post(signed, signature="0x" + elsewhere.hex())
+
+    return post
+
+
 def _digest_of_other_inputs(ctx: Ctx) -> httpx.Response:
     signed = ctx.sign(rows(1, seed=1))
     return ctx.post(signed, inputs={"x": to_json(rows(1, seed=2)["x"])})
@@ -134,6 +149,12 @@ CASES: dict[str, tuple[Callable[[Ctx], httpx.Response], int, str]] = {
     "wrong dtype": (_inputs("x", (2, 8), np.float64), 422, "wrong_dtype"),
     "unknown input": (_inputs("z", (2, 8), np.float32), 422, "unknown_input"),
     "bad signature": (_signed_by_another_key, 401, "bad_signature"),
+    "signed for another chain": (_signed_for_another_domain(1, None), 401, "bad_signature"),
+    "signed for another ledger": (
+        _signed_for_another_domain(0, "0x" + "5f" * 20),
+        401,
+        "bad_signature",
+    ),
     "expired deadline": (lambda c: c.post(c.sign(deadline=int(time.time()) - 5)), 422, "expired"),
     "deadline too close": (lambda c: c.post(c.sign(deadline=int(time.time()) + 3)), 422, "expired"),
     "maxCost too low": (_signed(max_cost=10**15), 422, "cost_above_max"),
