@@ -58,6 +58,10 @@ class ExecutionAudit:
     )
 
 
+MAX_AUDITS_PER_REQUEST = 1  # each audit makes about a dozen JSON-RPC calls
+MAX_CONCURRENT_AUDITS = 4  # audits of all requests re-reading the node at once; others wait
+
+
 class Auditor:
     """What the API audits with: the node, the deployment, and the local asset store."""
 
@@ -66,6 +70,7 @@ class Auditor:
         assets: Path | None = None,
     ) -> None:  # fmt: skip
         self.rpc_url, self.deployment, self.artifacts = rpc_url, deployment, artifacts
+        self.running = asyncio.Semaphore(MAX_CONCURRENT_AUDITS)
         self.asset_bytes = None if assets is None else local_assets(AssetStore(assets))
 
     def run(
@@ -86,6 +91,10 @@ async def audit(info: Info, executionId: str) -> ExecutionAudit:
     if session.auditor is None:
         raise QueryError("audit re-reads the chain: this API was started without a node"
                          " (set ARTISAN_RPC_URL and the deployment file)")  # fmt: skip
+    session.audits += 1
+    if session.audits > MAX_AUDITS_PER_REQUEST:
+        raise QueryError(f"At most {MAX_AUDITS_PER_REQUEST} audit per request: each re-reads"
+                         " the node (send one request per execution)")  # fmt: skip
     try:
         key = normalize_id(executionId)
     except DomainError as exc:
@@ -95,8 +104,9 @@ async def audit(info: Info, executionId: str) -> ExecutionAudit:
     head = await blocks.head(session)
     auditor: Auditor = session.auditor
     try:
-        found = await asyncio.to_thread(auditor.run, key, rows[0] if rows else None, head,
-                                        request[0]["args"] if request else None)  # fmt: skip
+        async with auditor.running:  # at most MAX_CONCURRENT_AUDITS re-read the node at once
+            found = await asyncio.to_thread(auditor.run, key, rows[0] if rows else None, head,
+                                            request[0]["args"] if request else None)  # fmt: skip
     except ArtisanError as exc:
         raise QueryError(f"the audit could not read the chain: {exc}") from exc
     return ExecutionAudit(

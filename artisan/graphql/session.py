@@ -30,6 +30,7 @@ class Session:
     related: Callable[[Session, str, int, Any], Awaitable[Any]] | None = None
     related_many: Callable[..., Awaitable[list[Any]]] | None = None
     auditor: Any = None  # ``audit.Auditor`` where the API was given a node; else None
+    audits: int = 0  # audits this request asked for (each re-reads the node: limited)
 
     async def load(self, entity: str, at: int, key: Any) -> Any:
         """The ``entity`` with id ``key`` as of block ``at``, batched with its neighbours."""

@@ -177,7 +177,7 @@ def test_an_id_that_is_not_one_is_refused_by_name(
         audit(own_store, anvil, protocol, "0x1234")
 
 
-def test_the_api_and_the_cli_give_the_same_audit(
+def test_the_api_and_the_cli_give_the_same_audit_one_per_request(
     own_store: Database, anvil: Anvil, protocol: Protocol, history: dict[str, Any],
     tmp_path: Any,
 ) -> None:  # fmt: skip
@@ -188,10 +188,19 @@ def test_the_api_and_the_cli_give_the_same_audit(
                      auditor=auditor)  # fmt: skip
     query = ("query($id: String!) { audit(executionId: $id) { executionId verdict reasons"
              " checks { name ok detail } evidence } }")  # fmt: skip
+    two = ("query($id: String!) { a: audit(executionId: $id) { verdict }"
+           " b: audit(executionId: $id) { verdict } }")  # fmt: skip
     with serve_in_thread(app, lifespan=True) as url:
         answer = httpx.post(url + "/graphql", json={"query": query, "variables": {"id": key}},
                             timeout=30).json()  # fmt: skip
+        both = httpx.post(url + "/graphql", json={"query": two, "variables": {"id": key}},
+                          timeout=30).json()  # fmt: skip
     assert "errors" not in answer, answer
+    # Each audit re-reads the node: one per request, the second refused by name.
+    assert [e["message"] for e in both["errors"]] == [
+        "At most 1 audit per request: each re-reads the node (send one request per execution)"
+    ]
+    assert both["data"] is None  # the field is non-null: the refusal nulls the answer
     got = answer["data"]["audit"]
     head = expected["evidence"].pop("head")
     assert got["evidence"].pop("head") >= head
