@@ -130,7 +130,7 @@ class Heartbeat:
         self,
         state: State,
         details: Mapping[str, object] | None = None,
-        last_error: str | None | Callable[[], str | None] = None,
+        last_error: str | Callable[[], str | None] | None = None,
         measure: Measure | None = None,
     ) -> None:
         """Write the row; ``measure`` reads the details on the heartbeat's connection (and a
