@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -12,10 +13,11 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from prometheus_client import Counter
+from prometheus_client import CollectorRegistry, Counter
 from starlette.applications import Starlette
 
 from artisan.chain.anvil import free_port
+from artisan.config import REPO_ROOT
 from artisan.errors import ConfigError
 from artisan.executor.serving import serve_in_thread
 from artisan.logs import JsonFormatter
@@ -166,3 +168,25 @@ def test_json_log_lines_carry_the_fields_given_to_them() -> None:
     assert first["execution_id"] == "0xab" and first["log_index"] == 3
     assert first["logger"] == "artisan.test.json" and first["ts"].endswith("+00:00")
     assert "ValueError: bad" in second["exception"]
+
+
+def test_every_metric_is_listed_in_the_operations_guide() -> None:
+    """Each metric a service registers has its line in docs/OPERATIONS.md, and each metric
+    the guide lists exists: the list operators alert from is the code's."""
+    from artisan.emitter.metrics import EmitterMetrics
+    from artisan.executor.metrics import ExecutorMetrics
+    from artisan.graphql.metrics import ApiMetrics
+    from artisan.indexer.metrics import IndexerMetrics
+    from artisan.projections.metrics import ProjectionMetrics
+
+    registry = CollectorRegistry()
+    for make in (ExecutorMetrics, EmitterMetrics, ProjectionMetrics, ApiMetrics):
+        make(registry)
+    IndexerMetrics(1, registry)
+    names = {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in registry.collect()
+    }
+    guide = (REPO_ROOT / "docs" / "OPERATIONS.md").read_text()
+    listed = set(re.findall(r"^\| `(artisan_\w+)` \|", guide, re.M))
+    assert names == listed, (names - listed, listed - names)
