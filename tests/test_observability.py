@@ -58,8 +58,8 @@ def test_a_heartbeat_goes_starting_running_stopped_with_its_figures(
     fresh_db: Database, scheduler: Any
 ) -> None:
     """The row says starting, then running with what was measured (on the heartbeat's own
-    connection) at each beat, then stopped, keeping the last figures; it is never stale
-    while beating."""
+    connection) at each beat, stopping while a slow stop lasts, then stopped, keeping the
+    last figures; it is never stale while beating."""
     beats = 0
 
     def measure(conn: psycopg.Connection[Any]) -> Mapping[str, object]:
@@ -79,6 +79,10 @@ def test_a_heartbeat_goes_starting_running_stopped_with_its_figures(
     running = rows(fresh_db)["indexer"]
     assert running.state == "running" and running.details["answer"] == 42
     assert not running.stale and running.last_error is None
+    service.mark_stopping()  # a slow stop: the beats say so, with their figures
+    seen = rows(fresh_db)["indexer"].details["beats"]
+    wait_until(lambda: rows(fresh_db)["indexer"].details["beats"] > seen)
+    assert rows(fresh_db)["indexer"].state == "stopping"
     service.finish()
     stopped = rows(fresh_db)["indexer"]
     assert stopped.state == "stopped" and stopped.details["beats"] >= 3

@@ -70,7 +70,10 @@ def serve(
                 scheduler, Heartbeat(env.db, "executor", settings.status_instance),
                 lambda _conn: metrics.details(), seconds=settings.status_interval,
             )  # fmt: skip
-            beats.starting()  # loading the models comes next: the row says so meanwhile
+            beats.starting()
+            # Beating from now: loading the probe model (CUDA's start-up) can outlast three
+            # beats, and a silent row would read as a dead process.
+            beats.start()
             stack.enter_context(beats.reporting())
             protocol = env.protocol()
             store = AssetStore(settings.data_dir / "assets")
@@ -78,6 +81,7 @@ def serve(
                 protocol, env.rpc_url, store, operator=env.operator().address, db=env.db,
                 config=config, metrics=metrics,
             ))  # fmt: skip
+            stack.callback(beats.mark_stopping)  # first as the stack unwinds: draining follows
             app = create_app(service, registry=metrics.registry)
             stop = threading.Event()
             if emit:
@@ -104,7 +108,6 @@ def serve(
                 emitting.start()
                 stack.callback(worker.join, 10)
             stack.callback(stop.set)
-            beats.start()
             console.print(
                 f"executor on http://{host}:{port}: node {redact_url(env.rpc_url)}, chain"
                 f" {protocol.deployment.chain_id}, ledger {protocol.deployment.ledger}"

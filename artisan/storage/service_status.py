@@ -160,8 +160,9 @@ class HeartbeatService(ScheduledService):
     """Beats ``heartbeat`` every ``seconds`` on ``scheduler`` while its owner runs.
 
     The owner calls ``starting`` as its process begins, ``start`` once it runs (the first beat
-    is at once), and ``finish`` as it ends, with the failure that ended it if one did (or
-    wraps its run in ``reporting``, which finishes with whatever escapes). A beat
+    is at once), ``mark_stopping`` if its stop takes a while (draining, say), and ``finish`` as it
+    ends, with the failure that ended it if one did (or wraps its run in ``reporting``, which
+    finishes with whatever escapes). A beat
     that cannot write (the database is away) is logged and left to the next one; a ``measure``
     that fails is reported in the row, so a heartbeat outlives a bug in what it measures.
     """
@@ -183,14 +184,22 @@ class HeartbeatService(ScheduledService):
         # service it reports on exists (the indexer's live service, after the backfill).
         self.errors = last_error
         self._finished = threading.Event()
+        self._state: State = "running"  # what each beat writes
         self.add_job(f"{heartbeat.service}.heartbeat", self.beat, seconds,
                      transient=(StorageError,))  # fmt: skip
 
     def starting(self) -> None:
         self._write("starting", {"heartbeat_s": self.seconds})
 
+    def mark_stopping(self) -> None:
+        """From now on the beats say ``stopping`` (the figures go on)."""
+        self._state = "stopping"
+        if not self._finished.is_set():
+            self._write("stopping")
+
     def beat(self) -> None:
-        """One ``running`` row (what the job runs; a test may call it to beat at once)."""
+        """One ``running`` (or ``stopping``) row with fresh figures (what the job runs; a test
+        may call it to beat at once)."""
         failed: list[str] = []
 
         def measure(conn: psycopg.Connection[Any]) -> Mapping[str, object]:
@@ -204,8 +213,9 @@ class HeartbeatService(ScheduledService):
                 return {"heartbeat_s": self.seconds}
 
         self.heartbeat.write(
-            "running", measure=measure, last_error=lambda: failed[0] if failed else self.errors()
-        )
+            self._state, measure=measure,
+            last_error=lambda: failed[0] if failed else self.errors(),
+        )  # fmt: skip
 
     def finish(self, failure: BaseException | None = None) -> None:
         """Stop beating; write ``failed`` (with ``failure``) or ``stopped``; close. Only the
