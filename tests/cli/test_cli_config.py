@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from artisan.chain.anvil import Anvil, free_port
@@ -118,7 +119,8 @@ def test_executor_serve_and_emit_stop_on_either_signal(
 ) -> None:
     """`executor serve` and `emit` each end on SIGINT and on SIGTERM alike, exit 0, and free
     what they held (the executor's port); meanwhile the executor answers /metrics with its
-    emitter's beside its own, and each leaves its heartbeat rows stopped."""
+    emitter's beside its own, logs as JSON when told to (uvicorn's lines too), and each
+    leaves its heartbeat rows stopped."""
     deployment = tmp_path / "deployment.json"
     protocol.deployment.save(deployment)
     env = clean_env(
@@ -127,7 +129,8 @@ def test_executor_serve_and_emit_stop_on_either_signal(
     )  # fmt: skip
     port = free_port()
     serve = [sys.executable, "-m", "artisan.cli", "executor", "serve", "--port", str(port)]
-    with Child(serve, env=env, stderr=tmp_path / "serve.txt", cwd=REPO_ROOT) as executor:
+    json_logs = {**env, "ARTISAN_LOG_FORMAT": "json"}
+    with Child(serve, env=json_logs, stderr=tmp_path / "serve.txt", cwd=REPO_ROOT) as executor:
         executor.until(lambda line: "executor on" in line, timeout=60.0)
         deadline = time.monotonic() + 30
         while not _port_open(port):  # the line comes just before uvicorn listens
@@ -138,6 +141,8 @@ def test_executor_serve_and_emit_stop_on_either_signal(
         assert "artisan_emitter_batches_in_flight" in metrics
         assert executor.stop(signum) == 0, executor.stderr_text()
     assert not _port_open(port)
+    logged = [orjson.loads(line) for line in executor.stderr_text().splitlines() if line]
+    assert any(line["logger"].startswith("uvicorn") for line in logged), executor.stderr_text()
     assert _states(fresh_db, executor.process.pid) == {"executor": "stopped",
                                                        "emitter": "stopped"}  # fmt: skip
     emit = [sys.executable, "-m", "artisan.cli", "emit"]
