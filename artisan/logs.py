@@ -7,7 +7,8 @@ its ``execution_id`` (the request's EIP-712 digest, 0x-hex): the executor when i
 HTTP request, the emitter when its batch is final on chain (with ``tx_hash`` and
 ``log_index``), the executions projection when it writes its row. Following one execution is
 one filter on that field. The trail is a line per execution, so it is off unless asked for
-(``ARTISAN_LOG_EXECUTIONS``): the hot paths then pay one level check.
+(``ARTISAN_LOG_EXECUTIONS``): the hot paths then pay one level check. ``LastError`` keeps a
+service's newest error line for its heartbeat.
 """
 
 from __future__ import annotations
@@ -82,3 +83,23 @@ def configure_logging(
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger(EXECUTIONS).setLevel(logging.INFO if executions else logging.WARNING)
     return handler
+
+
+class LastError(logging.Handler):
+    """Keeps the newest line logged at ERROR or above under ``logger`` (its children
+    included): what a service's heartbeat reports as its last error when the service has no
+    tally of its own (the executor, the API). ``close`` detaches it."""
+
+    def __init__(self, logger: str) -> None:
+        super().__init__(logging.ERROR)
+        self.message: str | None = None
+        self._logger = logging.getLogger(logger)
+        self._logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lines = record.getMessage().strip().splitlines()
+        self.message = f"{record.name}: {lines[0] if lines else record.levelname}"
+
+    def close(self) -> None:
+        self._logger.removeHandler(self)
+        super().close()

@@ -20,7 +20,7 @@ from artisan.chain.anvil import free_port
 from artisan.config import REPO_ROOT
 from artisan.errors import ConfigError
 from artisan.executor.serving import serve_in_thread
-from artisan.logs import JsonFormatter
+from artisan.logs import JsonFormatter, LastError
 from artisan.metrics import metrics_route, process_registry, serve
 from artisan.scheduling import build_scheduler
 from artisan.storage.database import Database
@@ -194,3 +194,19 @@ def test_every_metric_is_listed_in_the_operations_guide() -> None:
     guide = (REPO_ROOT / "docs" / "OPERATIONS.md").read_text()
     listed = set(re.findall(r"^\| `(artisan_\w+)` \|", guide, re.M))
     assert names == listed, (names - listed, listed - names)
+
+
+def test_the_last_error_line_of_a_service_is_kept() -> None:
+    """An error logged anywhere under the service's logger is its last error (its first line);
+    warnings and other services' errors are not; once closed, nothing more is kept."""
+    last = LastError("artisan.test.service")
+    try:
+        logging.getLogger("artisan.test.service.part").warning("slow")
+        logging.getLogger("artisan.test.other").error("not ours")
+        assert last.message is None
+        logging.getLogger("artisan.test.service.part").error("run %d failed\ndetails", 7)
+        assert last.message == "artisan.test.service.part: run 7 failed"
+    finally:
+        last.close()
+    logging.getLogger("artisan.test.service").error("after")
+    assert last.message == "artisan.test.service.part: run 7 failed"

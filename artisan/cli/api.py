@@ -35,7 +35,7 @@ def serve(
     from artisan.config import redact_url
     from artisan.graphql.app import create_app
     from artisan.graphql.metrics import ApiMetrics
-    from artisan.logs import configure_logging
+    from artisan.logs import LastError, configure_logging
     from artisan.projections.admin import chain_of
     from artisan.scheduling import build_scheduler
     from artisan.storage.database import open_database
@@ -60,10 +60,11 @@ def serve(
             metrics=metrics,
         )  # fmt: skip
         scheduler = build_scheduler(1)
+        errors = LastError("artisan.graphql")  # an unexpected error, with the id it was given
         beats = HeartbeatService(
             scheduler, Heartbeat(db, "api", settings.status_instance),
             lambda _conn: {"chain_id": chain, **metrics.details()},
-            seconds=settings.status_interval,
+            seconds=settings.status_interval, last_error=lambda: errors.message,
         )  # fmt: skip
         beats.starting()
         console.print(f"GraphQL on http://{host}:{port}/graphql for chain {chain}, reading"
@@ -82,6 +83,7 @@ def serve(
             console.print("API stopped")
         finally:
             scheduler.shutdown()
+            errors.close()
             db.close()
     except ArtisanError as exc:
         raise fail(exc) from exc

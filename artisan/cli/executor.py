@@ -48,7 +48,7 @@ def serve(
     from artisan.executor.batcher import BatchPolicy
     from artisan.executor.metrics import ExecutorMetrics
     from artisan.executor.sessions import SessionConfig
-    from artisan.logs import configure_logging
+    from artisan.logs import LastError, configure_logging
     from artisan.scheduling import build_scheduler
     from artisan.storage.service_status import Heartbeat, HeartbeatService
 
@@ -66,9 +66,12 @@ def serve(
         with open_environment(settings) as env, contextlib.ExitStack() as stack:
             scheduler.start()
             stack.callback(scheduler.shutdown)
+            errors = LastError("artisan.executor")  # a failed run, record, release, request
+            stack.callback(errors.close)
             beats = HeartbeatService(
                 scheduler, Heartbeat(env.db, "executor", settings.status_instance),
                 lambda _conn: metrics.details(), seconds=settings.status_interval,
+                last_error=lambda: errors.message,
             )  # fmt: skip
             beats.starting()
             # Beating from now: loading the probe model (CUDA's start-up) can outlast three
