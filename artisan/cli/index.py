@@ -190,8 +190,12 @@ def index_command(
         scheduler.start()
         stack.callback(scheduler.shutdown)
         beats = _heartbeat(settings, db, metrics, scheduler)
-        code, failure = _run(db, target, metrics, heads, reporter, options, stack, scheduler,
-                             beats)  # fmt: skip
+        try:
+            code, failure = _run(db, target, metrics, heads, reporter, options, stack,
+                                 scheduler, beats)  # fmt: skip
+        except BaseException as exc:  # unforeseen: the row says so before the traceback
+            beats.finish(None if isinstance(exc, KeyboardInterrupt) else exc)
+            raise
         beats.finish(failure)
     raise typer.Exit(code)
 
