@@ -132,6 +132,33 @@ class Settings(BaseSettings):
     reward_mint: bool = Field(
         default=False, description="dev chains: the publisher mints each epoch's total"
     )
+    # Observability (docs/OPERATIONS.md): Prometheus ports of the processes without an HTTP
+    # app of their own (0: not served; the executor and the API answer /metrics on theirs),
+    # the heartbeats each service writes into service_status, and the log lines' format.
+    metrics_addr: str = Field(default="127.0.0.1", description="where metrics ports listen")
+    indexer_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="`artisan index`: /metrics on this port (0: off)"
+    )
+    projections_metrics_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="`artisan projections run --follow`: /metrics on this port (0: off)",
+    )  # fmt: skip
+    emitter_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="`artisan emit`: /metrics on this port (0: off)"
+    )
+    status_interval: float = Field(
+        default=5.0, gt=0, description="seconds between a service's heartbeats (`artisan status`)"
+    )
+    status_instance: str = Field(
+        default="", description="this process's name in `artisan status`; empty: host:pid"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="log lines as text, or one JSON object each"
+    )
+    log_executions: bool = Field(
+        default=False,
+        description="log each execution's way (request, confirmation, projection row) by its id",
+    )
 
     @model_validator(mode="before")
     @classmethod

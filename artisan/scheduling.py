@@ -42,12 +42,14 @@ class ScheduledService:
     exception of the job's declared ``transient`` kinds is logged and left to its next run;
     anything else is kept in ``failure``, the service stops, and ``wait`` returns. ``stop``
     removes the jobs, waits for every run in progress (each job's lock) and joins the threads;
-    the scheduler stays the owner's.
+    the scheduler stays the owner's. ``last_error`` is the newest failure of any kind, transient
+    ones included, as a line (its heartbeat reports it, ``artisan.storage.service_status``).
     """
 
     def __init__(self, scheduler: BackgroundScheduler, *, stop: threading.Event | None = None):
         self.scheduler = scheduler
         self.failure: BaseException | None = None
+        self.last_error: str | None = None
         self._stop = stop or threading.Event()  # set to stop: by ``stop``, a failure, a signal
         self._jobs: list[_Job] = []
         self._threads: list[threading.Thread] = []
@@ -113,6 +115,7 @@ class ScheduledService:
         """Keep the first failure and stop."""
         if self.failure is None:
             self.failure = exc
+        self.last_error = describe(exc)
         self._stop.set()
 
     def stop(self) -> None:
@@ -143,10 +146,17 @@ class ScheduledService:
                     body()
                 except transient as exc:
                     log.warning("%s failed, retrying at its next run: %s", body.__name__, exc)
+                    self.last_error = f"{body.__name__}: {describe(exc)}"
                 except BaseException as exc:  # kept for the owner, who reports it and exits
                     self.fail(exc)
 
         return run
+
+
+def describe(exc: BaseException) -> str:
+    """A failure as one line: its kind and message."""
+    message = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,8 @@
-"""`artisan api serve`: the GraphQL API (docs/API.md) over the read models."""
+"""`artisan api serve`: the GraphQL API (docs/API.md) over the read models.
+
+It answers Prometheus's scrapes on /metrics of its own port and heartbeats into `artisan
+status` (operations answered, subscriptions open).
+"""
 
 from __future__ import annotations
 
@@ -25,16 +29,22 @@ def serve(
     port: int = typer.Option(8700, help="port to listen on"),
     chain_id: int | None = typer.Option(None, help="default: the only indexed chain"),
 ) -> None:
-    """Serve /graphql, /health and /ready until stopped."""
+    """Serve /graphql, /health, /ready and /metrics until stopped."""
     import uvicorn
 
     from artisan.config import redact_url
     from artisan.graphql.app import create_app
+    from artisan.graphql.metrics import ApiMetrics
+    from artisan.logs import LastError, configure_logging
     from artisan.projections.admin import chain_of
+    from artisan.scheduling import build_scheduler
     from artisan.storage.database import open_database
     from artisan.storage.migrations import migrate
+    from artisan.storage.service_status import Heartbeat, HeartbeatService
 
     settings = settings_or_exit()
+    configure_logging(settings.log_format, executions=settings.log_executions)
+    metrics = ApiMetrics()
     try:
         db = open_database(settings)
         migrate(db)
@@ -49,17 +59,33 @@ def serve(
             auditor=_auditor(settings, chain),
             allowed_origins=tuple(o.strip() for o in settings.api_allowed_origins.split(",")
                                   if o.strip()),
+            metrics=metrics,
         )  # fmt: skip
+        scheduler = build_scheduler(1)
+        errors = LastError("artisan.graphql")  # an unexpected error, with the id it was given
+        beats = HeartbeatService(
+            scheduler, Heartbeat(db, "api", settings.status_instance),
+            lambda _conn: {"chain_id": chain, **metrics.details()},
+            seconds=settings.status_interval, last_error=lambda: errors.message,
+        )  # fmt: skip
+        beats.starting()
         console.print(f"GraphQL on http://{host}:{port}/graphql for chain {chain}, reading"
                       f" {redact_url(read_url)}")  # fmt: skip
         stop_on_sigterm()
+        scheduler.start()
         try:
-            # A stop waits at most 10 s for open requests and subscriptions, then ends them.
-            uvicorn.run(app, host=host, port=port, log_level="info", limit_concurrency=512,
-                        timeout_keep_alive=5, timeout_graceful_shutdown=10)  # fmt: skip
+            with beats.reporting():
+                beats.start()
+                # A stop waits at most 10 s for open requests and subscriptions, then ends
+                # them. Its log lines go through the process's handler (ARTISAN_LOG_FORMAT).
+                uvicorn.run(app, host=host, port=port, log_level="info", log_config=None,
+                            limit_concurrency=512, timeout_keep_alive=5,
+                            timeout_graceful_shutdown=10)  # fmt: skip
         except KeyboardInterrupt:
             console.print("API stopped")
         finally:
+            scheduler.shutdown()
+            errors.close()
             db.close()
     except ArtisanError as exc:
         raise fail(exc) from exc

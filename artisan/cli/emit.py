@@ -5,6 +5,8 @@ The database, node and operator key come from the Settings (``ARTISAN_DATABASE_U
 ``ARTISAN_RPC_URL``, ``ARTISAN_OPERATOR_KEY``), the ledger from the deployment file unless
 ``--ledger`` names it. ``--crash-at POINT`` kills the process with SIGKILL at a named point of
 the first batch (after it is persisted, or after it is broadcast): the crash tests use it.
+It heartbeats into `artisan status` and serves Prometheus metrics on
+ARTISAN_EMITTER_METRICS_PORT (0, the default: off).
 """
 
 from __future__ import annotations
@@ -32,13 +34,16 @@ def emit_command(
     start_block: int | None = typer.Option(None, help="deploy block (default: deployed)"),
 ) -> None:
     """Emit the outbox's executions on chain until stopped (or, --until-idle, drained)."""
-    import logging
     import os
     import signal
     import threading
 
     from artisan.chain.contracts import Deployment
     from artisan.emitter.emitter import CRASH_POINTS, Emitter, wait_idle
+    from artisan.emitter.metrics import EmitterMetrics
+    from artisan.logs import configure_logging
+    from artisan.metrics import served
+    from artisan.scheduling import build_scheduler
     from artisan.storage.database import open_database
     from artisan.storage.migrations import migrate
 
@@ -49,7 +54,7 @@ def emit_command(
     if not settings.rpc_url:
         console.print("[red]ARTISAN_RPC_URL is not set: the emitter sends to a node[/red]")
         raise typer.Exit(2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(settings.log_format, executions=settings.log_executions)
 
     def crash(point: str) -> None:
         if point == crash_at:
@@ -66,20 +71,40 @@ def emit_command(
             rebroadcast_after=rebroadcast_after, start_block=start_block,
         )  # fmt: skip
         db = open_database(settings)
+        metrics = EmitterMetrics()
+        scheduler = build_scheduler(1)
         try:
             migrate(db)
-            with Emitter(db, settings.rpc_url, settings.key("operator"), chain_id=settings.chain_id,
-                         ledger=ledger, config=config, hook=crash) as emitter:  # fmt: skip
-                if until_idle:
-                    wait_idle(emitter, timeout)
-                else:
-                    stop = threading.Event()
-                    for sig in (signal.SIGINT, signal.SIGTERM):  # both stop it between passes
-                        signal.signal(sig, lambda _s, _f: stop.set())
-                    console.print(f"emitting executions to {ledger} on chain {settings.chain_id}",
-                                  soft_wrap=True)  # fmt: skip
-                    emitter.run(stop=stop)
+            with (
+                served(metrics.registry, settings.emitter_metrics_port, settings.metrics_addr),
+                Emitter(db, settings.rpc_url, settings.key("operator"),
+                        chain_id=settings.chain_id, ledger=ledger, config=config, hook=crash,
+                        metrics=metrics) as emitter,
+            ):  # fmt: skip
+                beats = emitter.heartbeat(scheduler, db, instance=settings.status_instance,
+                                          seconds=settings.status_interval)  # fmt: skip
+                beats.starting()
+                scheduler.start()
+                beats.start()
+                failure: BaseException | None = None
+                try:
+                    if until_idle:
+                        wait_idle(emitter, timeout)
+                    else:
+                        stop = threading.Event()
+                        for sig in (signal.SIGINT, signal.SIGTERM):  # both stop between passes
+                            signal.signal(sig, lambda _s, _f: stop.set())
+                        console.print(f"emitting executions to {ledger} on chain"
+                                      f" {settings.chain_id}", soft_wrap=True)  # fmt: skip
+                        emitter.run(stop=stop)
+                except BaseException as exc:
+                    failure = None if isinstance(exc, KeyboardInterrupt) else exc
+                    raise
+                finally:
+                    beats.finish(failure)
         finally:
+            if scheduler.running:
+                scheduler.shutdown()
             db.close()
     except ArtisanError as exc:
         raise fail(exc) from exc

@@ -8,10 +8,12 @@ protocol freshly deployed, the deployment file left alone) and index that.
 
 Live mode runs on an APScheduler scheduler (see `artisan.indexer.follow`): the catch-up job,
 woken by websocket newHeads when the node offers them (`--ws auto`), polling otherwise, beside
-pruning and a metrics refresh. SIGINT or SIGTERM stops it cleanly, once the write in progress
+pruning, a metrics refresh and the heartbeat (its row in `artisan status`, from the start of the
+backfill on). SIGINT or SIGTERM stops it cleanly, once the write in progress
 has committed with its checkpoint (during the backfill a second signal interrupts at once: the
 transaction in flight rolls back). Exit codes: 0 stopped (or `--once` done), 1 the indexer
 halted (its reason on stderr, or as a JSON line with `--json`), 2 a configuration problem.
+Prometheus metrics are served on `--metrics-port` (default ARTISAN_INDEXER_METRICS_PORT; 0: off).
 
 With `--json`, stdout carries only JSON lines, each with a `kind`: `append` and `reorg` (one
 per progress update: phase, block, head, lag, events, events_total, blocks_per_s,
@@ -30,12 +32,13 @@ from typing import Annotated
 
 import orjson
 import typer
+from apscheduler.schedulers.background import BackgroundScheduler
 from rich.console import Console
 from rich.progress import BarColumn, TaskID, TextColumn
 from rich.progress import Progress as Bar
 
 from artisan.chain.errors import NodeError
-from artisan.config import load_settings, redact_url
+from artisan.config import Settings, load_settings, redact_url
 from artisan.errors import ArtisanError, ConfigError
 from artisan.indexer.follow import (
     IndexerService,
@@ -51,9 +54,12 @@ from artisan.indexer.pruning import BlockPruner
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.indexer.target import IndexTarget, open_target
 from artisan.indexer.throughput import Report, Throughput
+from artisan.logs import configure_logging
+from artisan.metrics import serve
 from artisan.storage.database import Database, open_database
 from artisan.storage.event_reader import stored_checkpoint
 from artisan.storage.migrations import migrate
+from artisan.storage.service_status import Heartbeat, HeartbeatService
 
 err = Console(stderr=True)
 
@@ -126,8 +132,9 @@ def index_command(
         bool, typer.Option("--json", help="one JSON line per progress update, on stdout")
     ] = False,
     metrics_port: Annotated[
-        int, typer.Option(help="serve Prometheus /metrics on this port (0: off)")
-    ] = 0,
+        int | None,
+        typer.Option(help="serve Prometheus /metrics here; default ARTISAN_INDEXER_METRICS_PORT"),
+    ] = None,
     finality_depth: Annotated[
         int | None, typer.Option(min=1, help="blocks until final; default ARTISAN_FINALITY_DEPTH")
     ] = None,
@@ -155,6 +162,8 @@ def index_command(
             " --demo-chain to index a local chain started here.[/red]"
         )
         raise typer.Exit(2)
+    configure_logging(settings.log_format, executions=settings.log_executions)
+    port = settings.indexer_metrics_port if metrics_port is None else metrics_port
     intervals = ServiceIntervals(poll=poll_interval, prune=prune_interval)
     depth = settings.finality_depth if finality_depth is None else finality_depth
     options = _Options(json_lines, depth, once, intervals)
@@ -170,7 +179,7 @@ def index_command(
             db = open_database(settings)
             stack.callback(db.close)
             migrate(db)
-            metrics = _metrics(target.chain_id, metrics_port, stack)
+            metrics = _metrics(target.chain_id, port, settings.metrics_addr, stack)
             heads = None if once else _new_heads(target, ws, reporter)
         except ArtisanError as exc:
             reporter.note("error", str(exc))
@@ -178,8 +187,32 @@ def index_command(
         if heads is not None:
             stack.callback(heads.close)
         reporter.first_block = target.start_block
-        code = _run(db, target, metrics, heads, reporter, options, stack)
+        scheduler = build_scheduler()
+        scheduler.start()
+        stack.callback(scheduler.shutdown)
+        beats = _heartbeat(settings, db, metrics, scheduler)
+        try:
+            code, failure = _run(db, target, metrics, heads, reporter, options, stack,
+                                 scheduler, beats)  # fmt: skip
+        except BaseException as exc:  # unforeseen: the row says so before the traceback
+            beats.finish(None if isinstance(exc, KeyboardInterrupt) else exc)
+            raise
+        beats.finish(failure)
     raise typer.Exit(code)
+
+
+def _heartbeat(
+    settings: Settings, db: Database, metrics: IndexerMetrics, scheduler: BackgroundScheduler
+) -> HeartbeatService:
+    """The indexer's row in service_status, beating from now (the backfill) on."""
+    beats = HeartbeatService(
+        scheduler, Heartbeat(db, "indexer", settings.status_instance),
+        lambda _conn: metrics.details(), seconds=settings.status_interval,
+        last_error=lambda: metrics.last_error,
+    )  # fmt: skip
+    beats.starting()
+    beats.start()
+    return beats
 
 
 class _Signals:
@@ -212,8 +245,10 @@ def _run(
     reporter: Reporter,
     opts: _Options,
     stack: contextlib.ExitStack,
-) -> int:
-    """Backfill, then follow until a signal; the exit code."""
+    scheduler: BackgroundScheduler,
+    beats: HeartbeatService,
+) -> tuple[int, BaseException | None]:
+    """Backfill, then follow until a signal; the exit code and the failure that halted it."""
     source = MeteredSource(stack.enter_context(JsonRpcSource(target.rpc_url)), metrics)
     throughput = Throughput(target.start_block - 1)
 
@@ -242,10 +277,10 @@ def _run(
         signals.interrupting = False
     except (KeyboardInterrupt, ServiceStopping):
         reporter.note("stopped", "stopped during the backfill", block=_checkpoint(db, target))
-        return 0
+        return 0, None
     except ArtisanError as exc:
         reporter.note("error", str(exc))
-        return 1
+        return 1, exc
     finally:
         signals.interrupting = False
     block = indexer.checkpoint.number
@@ -253,23 +288,26 @@ def _run(
         "backfilled", f"backfilled to block {block:,}", block=block, events=throughput.events_total
     )
     if opts.once:
-        return 0
-    throughput.phase = "follow"
+        return 0, None
+    throughput.phase = metrics.phase = "follow"
     pruner = BlockPruner(db, target.chain_id)
     service = IndexerService(
         indexer,
-        build_scheduler(),
+        scheduler,
         pruner,
         stop=signals.stop,
         intervals=opts.intervals,
         heads=heads,
         metrics=metrics,
     )
+    # The heartbeat reports the service's own failures too (transient ones, left to the next
+    # run, included), and the node's.
+    beats.errors = lambda: service.last_error or metrics.last_error
     return _follow(service, reporter)
 
 
-def _follow(service: IndexerService, reporter: Reporter) -> int:
-    """Run the live jobs until a signal (0) or a failure (1)."""
+def _follow(service: IndexerService, reporter: Reporter) -> tuple[int, BaseException | None]:
+    """Run the live jobs until a signal (0) or a failure (1, with the failure)."""
     heads = service.heads
     how = (
         f"woken by newHeads at {redact_url(heads.ws_url)}"
@@ -279,31 +317,26 @@ def _follow(service: IndexerService, reporter: Reporter) -> int:
     block = service.indexer.checkpoint.number
     reporter.note("following", f"following the head, {how}", block=block)
     service.start()
-    service.scheduler.start()
     try:
         service.wait()
     finally:
         service.stop()
-        service.scheduler.shutdown(wait=True)
     if service.failure is not None:
         reporter.note("error", _describe(service.failure))
-        return 1
+        return 1, service.failure
     block = service.indexer.checkpoint.number
     reporter.note("stopped", f"stopped at block {block:,}", block=block)
-    return 0
+    return 0, None
 
 
-def _metrics(chain_id: int, port: int, stack: contextlib.ExitStack) -> IndexerMetrics:
+def _metrics(chain_id: int, port: int, addr: str, stack: contextlib.ExitStack) -> IndexerMetrics:
     """The indexer's metrics, served on ``port`` unless it is 0."""
     metrics = IndexerMetrics(chain_id)
     if port:
         try:
-            server, thread = metrics.serve(port)
-        except OSError as exc:
-            raise ConfigError(f"--metrics-port {port}: cannot serve /metrics: {exc}") from exc
-        stack.callback(thread.join)
-        stack.callback(server.server_close)
-        stack.callback(server.shutdown)
+            stack.callback(serve(metrics.registry, port, addr))
+        except ConfigError as exc:
+            raise ConfigError(f"--metrics-port {port}: {exc}") from exc
     return metrics
 
 

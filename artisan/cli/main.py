@@ -24,6 +24,7 @@ from artisan.cli.models import models_app
 from artisan.cli.projections import projections_app
 from artisan.cli.report import report_app
 from artisan.cli.run import run
+from artisan.cli.status import status_command
 from artisan.cli.verify import verify_command
 
 app = typer.Typer(
@@ -60,6 +61,7 @@ app.command("lineage")(lineage_command)
 app.command("audit")(audit_command)
 app.command("account")(account)
 app.command("run")(run)
+app.command("status")(status_command)
 app.add_typer(escrow_app, name="escrow")
 app.add_typer(executions_app, name="executions")
 app.add_typer(api_app, name="api")

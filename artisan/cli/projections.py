@@ -1,4 +1,9 @@
-"""`artisan projections run|rebuild|status`: the read models, once or following the indexer."""
+"""`artisan projections run|rebuild|status`: the read models, once or following the indexer.
+
+Following, the service heartbeats into `artisan status` (the projections' row, with each one's
+lag, and the reward publisher's when it publishes) from its first catch-up on, and serves
+Prometheus metrics on ARTISAN_PROJECTIONS_METRICS_PORT (0, the default: off).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from artisan.errors import ArtisanError, ConfigError
 
 if TYPE_CHECKING:
     from artisan.chain.contracts import Deployment
-    from artisan.projections.jobs import EpochSchedule
+    from artisan.projections.jobs import EpochSchedule, ProjectionService
     from artisan.projections.rewards.epochs import RewardConfig
     from artisan.projections.runner import Runner
     from artisan.storage.database import Database
@@ -40,6 +45,7 @@ def run(
 ) -> None:
     """Apply every new event to every projection, once or following the indexer. Following,
     with ARTISAN_REWARD_EPOCH_LENGTH set, also closes each final epoch and publishes its root."""
+    from artisan.logs import configure_logging
     from artisan.projections.admin import chain_of
     from artisan.projections.runner import Runner
     from artisan.storage.database import open_database
@@ -48,6 +54,7 @@ def run(
     settings = _settings()
     stop = threading.Event()
     if follow:  # SIGINT or SIGTERM stops it, from the start (waiting, catching up) on
+        configure_logging(settings.log_format, executions=settings.log_executions)
 
         def _stop(_sig: int, _frame: FrameType | None) -> None:
             stop.set()
@@ -62,10 +69,11 @@ def run(
         if chain is None:
             return  # stopped while waiting
         with Runner(db, chain) as runner:
-            # The event-store position each projection has applied up to (``status`` shows the
-            # store's head beside it).
-            json_line({"caught_up": runner.catch_up()})
-            if follow and not stop.is_set():
+            if not follow:
+                # The event-store position each projection has applied up to (``status``
+                # shows the store's head beside it).
+                json_line({"caught_up": runner.catch_up()})
+            else:
                 _follow(settings, runner, interval, epoch_interval, publish, stop)
     except ArtisanError as exc:
         raise fail(exc) from exc
@@ -103,7 +111,9 @@ def _follow(
     settings: Settings, runner: Runner, interval: float, epoch_interval: float, publish: bool,
     stop: threading.Event,
 ) -> None:  # fmt: skip
-    """Run the projection service until SIGINT or SIGTERM, or its first failure."""
+    """Catch up, then run the projection service until SIGINT or SIGTERM, or its first
+    failure; heartbeating from the first catch-up on."""
+    from artisan.metrics import served
     from artisan.projections.jobs import ProjectionIntervals, ProjectionService
     from artisan.scheduling import build_scheduler
 
@@ -129,17 +139,40 @@ def _follow(
             }
         ),
     )
+    beats = service.heartbeats(instance=settings.status_instance,
+                               seconds=settings.status_interval)  # fmt: skip
     scheduler.start()
+    failure: BaseException | None = None
     try:
-        service.start()
-        service.wait()
+        with served(service.metrics.registry, settings.projections_metrics_port,
+                    settings.metrics_addr):  # fmt: skip
+            for beat in beats:
+                beat.starting()
+                beat.start()
+            _run_service(service, stop)
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
         service.stop()
+        for beat in beats:
+            beat.finish(service.failure or failure)
         scheduler.shutdown()
         if epochs is not None and epochs.publisher is not None:
             epochs.publisher.close()
     if service.failure is not None:
         raise service.failure  # an ArtisanError is printed by the command; others trace
+
+
+def _run_service(service: ProjectionService, stop: threading.Event) -> None:
+    """The first catch-up (its positions printed), then the service until it stops."""
+    positions = service.runner.catch_up()
+    # The event-store position each projection has applied up to (``status`` shows the
+    # store's head beside it).
+    json_line({"caught_up": positions})
+    if not stop.is_set():
+        service.start()
+        service.wait()
 
 
 def reward_config(settings: Settings, deployment: Deployment) -> RewardConfig | None:

@@ -264,3 +264,42 @@ def has_work(conn: psycopg.Connection[Any], key: EmitterKey) -> bool:
         (key.chain_id, key.ledger, key.operator) * 2,
     ).fetchone()
     return bool(row and row[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What an emitter key has in the outbox that is not final yet."""
+
+    chain_id: int
+    ledger: str
+    operator: str
+    pending: int  # in no batch yet
+    broadcast: int  # in a batch sent and not yet final
+    oldest_pending_s: float  # how long the oldest pending one has waited (0: none)
+
+
+# Both partial indexes of outbox_executions cover these rows (pending, broadcast): the read
+# never walks the confirmed history.
+_BACKLOG = """
+SELECT chain_id, ledger, operator,
+       count(*) FILTER (WHERE status = 'pending'),
+       count(*) FILTER (WHERE status = 'broadcast'),
+       coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')),
+                0)::float8
+FROM outbox_executions
+WHERE status IN ('pending', 'broadcast') {where}
+GROUP BY chain_id, ledger, operator
+ORDER BY chain_id, ledger, operator
+"""
+
+
+def backlog(conn: psycopg.Connection[Any], key: EmitterKey) -> Backlog:
+    """The backlog of one key (zeros when it has none)."""
+    query = _BACKLOG.format(where="AND chain_id = %s AND ledger = %s AND operator = %s")
+    row = conn.execute(query, (key.chain_id, key.ledger, key.operator)).fetchone()
+    return Backlog(*row) if row else Backlog(key.chain_id, key.ledger, key.operator, 0, 0, 0.0)
+
+
+def backlogs(conn: psycopg.Connection[Any]) -> list[Backlog]:
+    """The backlog of every key that has one."""
+    return [Backlog(*row) for row in conn.execute(_BACKLOG.format(where="")).fetchall()]

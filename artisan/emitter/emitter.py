@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from apscheduler.schedulers.background import BackgroundScheduler
 from eth_account import Account
 
 from artisan.chain.abi.ledger import record_batch_calldata
@@ -30,10 +31,12 @@ from artisan.emitter import batches as store
 from artisan.emitter.batches import EmitterKey
 from artisan.emitter.config import EmitterConfig
 from artisan.emitter.errors import EmissionError, EmitterBusy, OutboxStorageError
+from artisan.emitter.metrics import EmitterMetrics
 from artisan.emitter.reconcile import Reconciler
 from artisan.emitter.sender import Sender
 from artisan.retry import TRANSIENT_ERRORS, Backoff
 from artisan.storage.database import Database
+from artisan.storage.service_status import Heartbeat, HeartbeatService
 from artisan.storage.writer_lock import (
     WriterLockHeld,
     acquire_writer_connection,
@@ -61,8 +64,10 @@ class Emitter:
         ledger: str,
         config: EmitterConfig | None = None,
         hook: Hook | None = None,
+        metrics: EmitterMetrics | None = None,
     ) -> None:
         self.config = config or EmitterConfig()
+        self.metrics = metrics or EmitterMetrics()
         self.account = Account.from_key(operator_key)
         self.key = EmitterKey(chain_id, ledger.lower(), str(self.account.address).lower())
         self._hook = hook or (lambda _point: None)
@@ -79,7 +84,9 @@ class Emitter:
         except BaseException:
             self.rpc.close()
             raise
-        self._reconciler = Reconciler(self.conn, self.rpc, self.key, self.account, self.config)
+        self._reconciler = Reconciler(
+            self.conn, self.rpc, self.key, self.account, self.config, self.metrics
+        )
         self._sender = Sender(rpc_url, self._hook)
         self._next_nonce: int | None = None
         # Batches sent and not yet mined, as of the last reconciliation (None: none yet).
@@ -89,6 +96,19 @@ class Emitter:
         self._sender.close()  # sends what is queued: all of it is persisted already
         release_writer_connection(self.conn, self._stream)
         self.rpc.close()
+
+    def heartbeat(
+        self, scheduler: BackgroundScheduler, db: Database, *, instance: str = "",
+        seconds: float = 5.0,
+    ) -> HeartbeatService:  # fmt: skip
+        """This emitter's row in service_status, beaten on ``scheduler`` with its backlog and
+        counts (read on the heartbeat's own connection, never the emitter's); its owner calls
+        ``starting``, ``start`` and ``finish``."""
+        return HeartbeatService(
+            scheduler, Heartbeat(db, "emitter", instance),
+            lambda conn: self.metrics.measure(conn, self.key), seconds=seconds,
+            last_error=lambda: self.metrics.last_error,
+        )  # fmt: skip
 
     def __enter__(self) -> Emitter:
         return self
@@ -110,6 +130,7 @@ class Emitter:
             # the outcomes of the old ones, instead of waiting for us.
             sent = self._send_due(head, self._unmined)
             reconciled, self._unmined = self._reconciler.run(head)
+            self.metrics.in_flight.set(self._unmined)
             changed += reconciled
         except psycopg.Error as exc:
             raise OutboxStorageError(f"the outbox database failed: {exc}") from exc
@@ -139,6 +160,7 @@ class Emitter:
             try:
                 moved = self.step()
             except TRANSIENT_ERRORS as exc:
+                self.metrics.node_failed(exc)
                 failures += 1
                 delay = backoff.delay(failures)
                 log.warning("node unavailable, retrying in %.2f s: %s", delay, exc)
@@ -175,6 +197,7 @@ class Emitter:
                 self._next_nonce = None  # that nonce was never used: do not leave a gap
                 raise
             self._hook("persisted")
+            self.metrics.sent(len(rows))
             self._reconciler.note_sent(batch_id)
             self._sender.submit(tx)
             sent += 1

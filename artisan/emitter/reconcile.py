@@ -16,6 +16,8 @@ For each batch not yet final, in nonce order:
   every ``rebroadcast_after`` seconds per batch (and at once after a restart).
 
 The account's nonce is read before the receipts, so a batch mined in between is seen mined.
+Each execution made final is logged on the execution trail (``artisan.logs.EXECUTIONS``, off
+by default) with its ``execution_id``, ``tx_hash`` and ``log_index``.
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ from artisan.emitter import batches as store
 from artisan.emitter.batches import EmitterKey, OpenBatch
 from artisan.emitter.config import EmitterConfig
 from artisan.emitter.errors import BatchReverted
+from artisan.emitter.metrics import EmitterMetrics
+from artisan.logs import EXECUTIONS
 
 log = logging.getLogger(__name__)
+trail = logging.getLogger(EXECUTIONS)
 
 
 @dataclass
@@ -49,6 +54,7 @@ class Reconciler:
     key: EmitterKey
     account: LocalAccount
     config: EmitterConfig
+    metrics: EmitterMetrics
     # When this process last sent or looked up each open batch's latest transaction: asking
     # the node about a transaction returns its whole calldata, so not on every pass.
     _last_seen: dict[int, float] = field(default_factory=dict)
@@ -106,6 +112,7 @@ class Reconciler:
         number, block_hash = int(receipt["blockNumber"], 16), str(receipt["blockHash"])
         if receipt["status"] != "0x1":
             store.requeue(self.conn, b.id, "reverted")
+            self.metrics.batches.labels("reverted").inc()
             raise BatchReverted(
                 f"recordBatch nonce {b.nonce} ({receipt['transactionHash']}) reverted in block "
                 f"{number}; its {b.size} executions are pending again"
@@ -133,6 +140,11 @@ class Reconciler:
         )  # fmt: skip
         if released:
             log.error("batch %d: %d executions had no outcome; pending again", b.id, released)
+        confirmed = sum(1 for o in outcomes if o.executed)
+        self.metrics.final(confirmed, len(outcomes) - confirmed)
+        if trail.isEnabledFor(logging.INFO):
+            for o in outcomes:
+                _trail(o)
 
     def _resolve_nonce_used(
         self, outcomes: Sequence[Outcome], receipt: dict[str, Any]
@@ -165,6 +177,7 @@ class Reconciler:
                 if now - since < self.config.lost_after:
                     continue  # the receipt may not be served yet: look again next pass
                 n = store.requeue(self.conn, b.id, "lost")
+                self.metrics.batches.labels("lost").inc()
                 log.warning("batch %d: nonce %d went to another transaction; %d pending again",
                             b.id, b.nonce, n)  # fmt: skip
                 changed += 1
@@ -172,6 +185,7 @@ class Reconciler:
             self._passed_since.pop(b.id, None)
             if b.latest_age >= self.config.replace_after:
                 self._replace(b, head)
+                self.metrics.batches.labels("replaced").inc()
                 self.note_sent(b.id)
                 changed += 1
             elif now - self._last_seen.get(b.id, -math.inf) >= self.config.rebroadcast_after:
@@ -184,6 +198,7 @@ class Reconciler:
                     "batch %d: the node lost %s; broadcasting it again", b.id, b.latest.tx_hash
                 )
                 broadcast(self.rpc, b.latest)
+                self.metrics.batches.labels("rebroadcast").inc()
                 changed += 1
         return changed
 
@@ -194,6 +209,18 @@ class Reconciler:
         log.warning("batch %d: no receipt after %.1f s; replacing %s with %s",
                     b.id, b.latest_age, b.latest.tx_hash, tx.tx_hash)  # fmt: skip
         broadcast(self.rpc, tx)
+
+
+def _trail(o: Outcome) -> None:
+    execution_id = "0x" + o.execution_id.hex()
+    outcome = "confirmed" if o.executed else "rejected"
+    trail.info(
+        "execution %s %s on chain: tx %s, log %d, block %d", execution_id, outcome, o.tx_hash,
+        o.log_index, o.block_number,
+        extra={"execution_id": execution_id, "stage": outcome, "tx_hash": o.tx_hash,
+               "log_index": o.log_index, "block_number": o.block_number,
+               "reject_reason": None if o.reason is None else o.reason.name},
+    )  # fmt: skip
 
 
 def _n(b: OpenBatch) -> int:

@@ -13,10 +13,12 @@
 - ``GET /v1/models``: registered models, with their terms and, where this executor holds the
   file, the inputs a request sends (``?first=N&after=ID`` pages through them).
 - ``GET /healthz``: the execution provider in use and where executions are recorded.
+- ``GET /metrics``: Prometheus metrics (``executor.metrics``), when the app is given a registry.
 
 Every refusal answers 4xx with ``{"error": {"code", "message"}}``; nothing refused is stored,
 recorded or charged. Blocking work (admission's chain reads, hashing, file writes) runs in
-the threadpool; the event loop only awaits.
+the threadpool; the event loop only awaits. Each accepted request is logged on the execution
+trail (``artisan.logs.EXECUTIONS``, off by default) with its ``execution_id``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -72,8 +75,11 @@ from artisan.executor.wire import (
     request_from_json,
     status_to_json,
 )
+from artisan.logs import EXECUTIONS
+from artisan.metrics import metrics_route
 
 log = logging.getLogger(__name__)
+trail = logging.getLogger(EXECUTIONS)
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -233,6 +239,14 @@ class ExecutorApi:
             return error_response(exc)
         return JsonResponse(receipt_to_json(receipt))
 
+    def _accepted(self, ticket: Ticket) -> Ticket:
+        if trail.isEnabledFor(logging.INFO):
+            execution_id = "0x" + ticket.execution_id.hex()
+            trail.info("execution %s accepted over HTTP, quoted %d", execution_id, ticket.quote,
+                       extra={"execution_id": execution_id, "stage": "accepted",
+                              "quote": str(ticket.quote)})  # fmt: skip
+        return ticket
+
     def _submit_json(self, body: bytes) -> Ticket:
         try:
             doc = orjson.loads(body)
@@ -253,7 +267,7 @@ class ExecutorApi:
         if len(inputs) > LIMITS.max_tensors:
             raise MalformedRequest(f"{len(inputs)} inputs: at most {LIMITS.max_tensors}")
         tensors: dict[str, Tensor] = {n: from_json(n, v) for n, v in inputs.items()}
-        return self.service.submit(request, signature, tensors)
+        return self._accepted(self.service.submit(request, signature, tensors))
 
     def _submit_npy(self, body: bytes, headers: dict[str, str]) -> Ticket:
         raw_request, raw_signature = headers.get(REQUEST_HEADER), headers.get(SIGNATURE_HEADER)
@@ -273,7 +287,7 @@ class ExecutorApi:
         # and before the model is looked up (anyone can send bytes).
         self.service.precheck(request, signature, hashlib.sha256(body).digest())
         tensors = decode_tensors(body, self.service.input_name(request.model_id))
-        return self.service.submit(request, signature, tensors, input_asset=body)
+        return self._accepted(self.service.submit(request, signature, tensors, input_asset=body))
 
     async def get_execution(self, request: Request) -> Response:
         try:
@@ -338,11 +352,15 @@ def create_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     limits: ApiLimits | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> Starlette:
-    """The Starlette app serving one executor (which the caller opens and closes)."""
+    """The Starlette app serving one executor (which the caller opens and closes); with a
+    ``registry``, its metrics on ``/metrics``."""
     api = ExecutorApi(service, limits=limits or ApiLimits(max_body_bytes=max_body_bytes))
+    metrics = [] if registry is None else [metrics_route(registry)]
     return Starlette(
         routes=[
+            *metrics,
             Route("/v1/executions", answers_in_json(api.post_execution), methods=["POST"]),
             Route(
                 "/v1/executions/{execution_id}", answers_in_json(api.get_execution), methods=["GET"]

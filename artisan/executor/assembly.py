@@ -18,6 +18,7 @@ from artisan.executor.batcher import BatchPolicy
 from artisan.executor.catalog import ChainReader, ModelCatalog
 from artisan.executor.engine import ExecutorService
 from artisan.executor.estimate import EstimatePolicy, MeterEstimator
+from artisan.executor.metrics import ExecutorMetrics
 from artisan.executor.pg_sink import OutboxSink
 from artisan.executor.provider_probe import row_sum
 from artisan.executor.recorder import GroupRecorder
@@ -51,11 +52,13 @@ def open_executor(
     db: Database | None = None,
     config: ExecutorConfig | None = None,
     chain: ChainReader | None = None,
+    metrics: ExecutorMetrics | None = None,
 ) -> Iterator[ExecutorService]:
     """A running executor for ``protocol``; closed (queue drained, records written) on exit.
 
     ``operator`` is the address whose key will emit the executions; ``chain`` replaces the
-    JSON-RPC reader (tests and benchmarks may wrap it).
+    JSON-RPC reader (tests and benchmarks may wrap it); ``metrics`` hears of every batch and
+    reads the queues.
     """
     cfg = config or ExecutorConfig()
     d = protocol.deployment
@@ -75,7 +78,11 @@ def open_executor(
         # Load a tiny model now: the provider in use is known (and logged) before any request,
         # and a CUDA that fails to load fails here, once, rather than on a user's request.
         provider = sessions.get(store.put(row_sum()).cid).provider
-        scheduler = Scheduler(sessions, cfg.batch)
+        scheduler = Scheduler(
+            sessions, cfg.batch, on_batch=None if metrics is None else metrics.on_batch
+        )
+        if metrics is not None:
+            metrics.watch(scheduler, provider)
         reservations = Reservations()
         for hold in sink.unsettled():  # recorded before a restart, not yet settled on chain
             reservations.hold(hold)

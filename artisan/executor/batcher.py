@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 TIERS = 4
 OutputBytes = Callable[[Mapping[str, Tensor]], int]
+# Told of each completed batch: the model, its measured run time (microseconds) and each
+# request's apportioned share of it (the metrics, ``executor.metrics``).
+BatchObserver = Callable[[str, int, Sequence[int]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +104,10 @@ class ModelBatcher:
         policy: BatchPolicy,
         batch_ids: Iterator[int],
         output_bytes: OutputBytes,
+        on_batch: BatchObserver | None = None,
     ) -> None:
         self.session = session
+        self._on_batch = on_batch
         self._policy = policy
         self._max_rows = policy.max_batch_size if session.batchable else 1
         self._delay_ns = int(policy.max_queue_delay_s * 1e9)
@@ -131,6 +136,10 @@ class ModelBatcher:
     @property
     def depth(self) -> int:
         return self._depth
+
+    def tier_depths(self) -> tuple[int, ...]:
+        """Requests waiting in each tier's queue now (read without the lock: a gauge)."""
+        return tuple(len(q) for q in self._queues)
 
     def admit(
         self,
@@ -276,6 +285,8 @@ class ModelBatcher:
                     pending.future.set_result(
                         CompletedRun(cid, pending.priority, provider, outputs, meter, share)
                     )
+                if self._on_batch is not None:  # after the futures: callers never wait on it
+                    self._on_batch(cid, ran.run_micros, [meter.gpu_micros for meter, _ in metered])
             except Exception as exc:  # a failing size hook fails its batch, not this thread
                 log.exception("completing batch %d of model %s failed", batch_id, cid)
                 for pending in batch:

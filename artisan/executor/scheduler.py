@@ -16,7 +16,14 @@ import itertools
 import threading
 from concurrent.futures import Future
 
-from artisan.executor.batcher import TIERS, BatchPolicy, CompletedRun, ModelBatcher, OutputBytes
+from artisan.executor.batcher import (
+    TIERS,
+    BatchObserver,
+    BatchPolicy,
+    CompletedRun,
+    ModelBatcher,
+    OutputBytes,
+)
 from artisan.executor.errors import SchedulerClosed, UnknownTier
 from artisan.executor.measure import tensor_bytes
 from artisan.executor.sessions import SessionCache, Tensors
@@ -32,8 +39,10 @@ class Scheduler:
         *,
         output_bytes: OutputBytes = tensor_bytes,
         start: bool = True,
+        on_batch: BatchObserver | None = None,
     ) -> None:
         self._sessions = sessions
+        self._on_batch = on_batch
         self._policy = policy or BatchPolicy()
         self._output_bytes = output_bytes
         self._started = start
@@ -79,6 +88,14 @@ class Scheduler:
         batcher = self._batchers.get(model_cid)
         return 0 if batcher is None else batcher.depth
 
+    def depths(self) -> dict[tuple[str, int], int]:
+        """Requests waiting now, per model and priority tier (for the metrics)."""
+        return {
+            (cid, tier): depth
+            for cid, batcher in list(self._batchers.items())
+            for tier, depth in enumerate(batcher.tier_depths())
+        }
+
     def provider(self, model_cid: str) -> str:
         """The execution provider a model's session runs on (loads the model if needed)."""
         return (self._batchers.get(model_cid) or self._batcher(model_cid)).session.provider
@@ -111,7 +128,8 @@ class Scheduler:
             batcher = self._batchers.get(model_cid)
             if batcher is None:
                 session = self._sessions.get(model_cid)
-                batcher = ModelBatcher(session, self._policy, self._batch_ids, self._output_bytes)
+                batcher = ModelBatcher(session, self._policy, self._batch_ids, self._output_bytes,
+                                       self._on_batch)  # fmt: skip
                 self._batchers[model_cid] = batcher
                 if self._started:
                     batcher.start()

@@ -16,6 +16,7 @@
 - ``/ready``: the database answers and the projections are within ``max_lag_blocks`` of the
   indexer; reading a replica, also within ``max_lag_blocks`` of the primary's indexer (asked
   over ``notify_url``); 503 with the reason otherwise.
+- ``/metrics``: Prometheus metrics (``metrics.py``: latency per operation, subscriptions).
 
 The pool reads ``read_url`` (``ARTISAN_READ_DATABASE_URL``, default the main database), so API
 replicas can read from a streaming replica.
@@ -44,8 +45,10 @@ from strawberry.asgi import GraphQL
 from artisan.graphql import blocks, dashboard, ide, live, loaders, reports
 from artisan.graphql.audit import Auditor
 from artisan.graphql.errors import QueryError
+from artisan.graphql.metrics import ApiMetrics
 from artisan.graphql.schema import MAX_RESULT_BYTES, build_schema
 from artisan.graphql.session import Session
+from artisan.metrics import metrics_route
 from artisan.projections.rewards import report
 
 STATEMENT_TIMEOUT_MS = 5_000
@@ -111,6 +114,7 @@ def create_app(
     max_subscriptions: int = 10, allowed_origins: tuple[str, ...] = (),
     notify_url: str | None = None, auditor: Auditor | None = None,
     dashboard_root: Path = dashboard.BUNDLE,
+    metrics: ApiMetrics | None = None,
 ) -> Starlette:  # fmt: skip
     """The API app reading ``read_url``; the pool opens and closes with the app's lifespan.
 
@@ -121,8 +125,9 @@ def create_app(
     ``notify_url`` (default ``read_url``): a streaming replica does not relay NOTIFY, so with a
     replica give the primary here.
     """
+    metrics = metrics or ApiMetrics()
     state: dict[str, Any] = {"chain_id": chain_id, "max_subscriptions": max_subscriptions,
-                             "auditor": auditor}  # fmt: skip
+                             "auditor": auditor, "metrics": metrics}  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -222,7 +227,8 @@ def create_app(
                                  f"rewards-{epoch}-{request.path_params.get('rows', 'models')}"
                                  ".csv"})  # fmt: skip
 
-    schema = build_schema(introspection=introspection, max_result_bytes=max_result_bytes)
+    schema = build_schema(introspection=introspection, max_result_bytes=max_result_bytes,
+                          metrics=metrics)  # fmt: skip
     graphql = _GraphQL(schema, ide.Page.find(node_modules), state, allowed_origins)
     return Starlette(
         routes=[
@@ -232,6 +238,7 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
+            metrics_route(metrics.registry),
             Route("/reports/rewards/{epoch:int}.csv", reward_csv, methods=["GET"]),
             Route("/reports/rewards/{epoch:int}/{rows:str}.csv", reward_csv, methods=["GET"]),
             Mount(ide.PREFIX, ide.Assets(node_modules)),

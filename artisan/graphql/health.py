@@ -4,8 +4,9 @@ What the database tells (the API reads nothing else): the indexer's checkpoint; 
 projection's position and the block it has applied, with the events still ahead of it; the
 outbox's executions not yet final on chain; and the rows every service process heartbeats
 into ``service_status`` (their state, what they last measured, their last error): the node's
-head as the indexer last saw it, each executor's queue. A row older than ``STALE_S`` is
-flagged ``stale``: its process stopped heartbeating without saying so (killed, or hung).
+head as the indexer last saw it, each executor's queue. A live row older than three of its
+heartbeats is ``stale`` (``storage.service_status.is_stale``, as `artisan status` judges it):
+its process stopped heartbeating without saying so (killed, or hung).
 
 The subscription sends the same object when the projections move (their NOTIFY) and at least
 every ``everySeconds`` (heartbeats do not notify), so a dashboard's health panel stays current
@@ -23,8 +24,8 @@ from strawberry.types import Info
 
 from artisan.graphql import blocks
 from artisan.graphql.session import Session
+from artisan.storage.service_status import is_stale
 
-STALE_S = 30.0  # a heartbeat older than this: the process is not running as it says
 MAX_EVENTS_BEHIND = 1_000_000  # a lag is counted up to this many events, then "at least"
 
 _PROJECTIONS = """
@@ -71,7 +72,7 @@ class ServiceHealth:
     state: str
     ageSeconds: float = strawberry.field(description="Seconds since its last heartbeat")
     stale: bool = strawberry.field(
-        description=f"No heartbeat for more than {STALE_S:.0f} s while it says it runs"
+        description="No heartbeat for three of its intervals while it says it runs"
     )
     startedAt: float
     lastError: str | None
@@ -131,13 +132,13 @@ async def read(session: Session) -> SystemHealth:
     for r in await session.rows(_SERVICES):
         age, state = max(0.0, float(r["age"])), str(r["state"])
         details: dict[str, Any] = r["details"] if isinstance(r["details"], dict) else {}
-        stale = state in ("starting", "running") and age > STALE_S
+        stale = is_stale(state, age, details)
         services.append(ServiceHealth(
             service=str(r["service"]), instance=str(r["instance"]), state=state,
             ageSeconds=round(age, 3), stale=stale, startedAt=float(r["started"]),
             lastError=r["last_error"], details=cast(JSON, details),
         ))  # fmt: skip
-        if state not in ("starting", "running") or stale:
+        if state not in ("starting", "running", "stopping") or stale:
             continue
         if r["service"] == "indexer" and (seen := _int(details.get("node_head"))) is not None:
             heads.append(seen)

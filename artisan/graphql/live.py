@@ -47,6 +47,7 @@ from artisan.graphql.entities import BLOCK, EXECUTION, REORG, Block, Entity, Exe
 from artisan.graphql.errors import QueryError
 from artisan.graphql.health import SystemHealth
 from artisan.graphql.inputs import FILTERS
+from artisan.graphql.metrics import ApiMetrics
 from artisan.graphql.session import Session
 from artisan.storage.event_store import PROJECTED_CHANNEL
 
@@ -105,6 +106,7 @@ class LiveSession(Session):
     listener: Listener | None = None
     max_subscriptions: int = 10
     active: int = 0
+    metrics: ApiMetrics | None = None
 
     one_snapshot: ClassVar[bool] = False  # each statement in a transaction of its own
 
@@ -127,10 +129,14 @@ def _counted(live: LiveSession, name: str) -> Any:
         raise QueryError(f"At most {live.max_subscriptions} subscriptions per connection: this"
                          f" one already has {live.active}")  # fmt: skip
     live.active += 1
+    if live.metrics is not None:
+        live.metrics.open_subscription(name)
     try:
         yield
     finally:
         live.active -= 1
+        if live.metrics is not None:
+            live.metrics.close_subscription(name)
 
 
 async def _reorg_mark(live: LiveSession) -> int:
@@ -267,4 +273,5 @@ def live_session(state: Mapping[str, Any], chain_id: int) -> LiveSession:
     return LiveSession(conn=None, chain_id=chain_id, related=loaders.load,  # type: ignore[arg-type]
                        related_many=loaders.children, pool=state["pool"],
                        listener=state["listener"],
-                       max_subscriptions=state["max_subscriptions"])  # fmt: skip
+                       max_subscriptions=state["max_subscriptions"],
+                       metrics=state.get("metrics"))  # fmt: skip

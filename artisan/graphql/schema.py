@@ -48,6 +48,7 @@ from artisan.graphql.entities import ENTITIES, Entity
 from artisan.graphql.errors import QueryError
 from artisan.graphql.grammar import MAX_FIRST, MAX_SKIP, page
 from artisan.graphql.inputs import FILTERS, ORDERS, list_of, optional
+from artisan.graphql.metrics import ApiMetrics
 from artisan.graphql.scalars import SCALARS, Bytes
 from artisan.graphql.session import Session
 
@@ -242,9 +243,10 @@ NESTED_COLLECTIONS = frozenset(
 
 def build_schema(
     *, introspection: bool = True, max_cost: int = MAX_COST,
-    max_result_bytes: int = MAX_RESULT_BYTES,
+    max_result_bytes: int = MAX_RESULT_BYTES, metrics: ApiMetrics | None = None,
 ) -> strawberry.Schema:  # fmt: skip
-    """The schema with its limits; ``introspection=False`` refuses ``__schema``/``__type``."""
+    """The schema with its limits; ``introspection=False`` refuses ``__schema``/``__type``;
+    ``metrics`` times every operation."""
     # The depth and alias limits are validation rules: made once here, so that every request
     # validates with the same rules and a query text seen before hits the validation cache
     # (strawberry's limiters make new rule classes per request, which would miss it).
@@ -263,6 +265,8 @@ def build_schema(
     ]
     if not introspection:
         extensions.insert(0, DisableIntrospection)
+    if metrics is not None:  # first: its time covers the other extensions' work too
+        extensions.insert(0, metrics.timer())
     return _Schema(
         query=build_query(),
         subscription=live.subscription_type(),

@@ -1,9 +1,10 @@
 """Prometheus metrics of an indexer: head lag, events, reorgs and RPC errors.
 
-Each ``IndexerMetrics`` owns its registry (no process-wide default, so two indexers or two
-tests never share counters). It observes the indexer through ``on_progress`` and the node
-through ``MeteredSource``, a ChainSource wrapper; events per second is
-``rate(artisan_indexer_events_total[1m])`` on the Prometheus side.
+Each ``IndexerMetrics`` registers into the process's registry (``artisan.metrics``; a new one
+by default, so two indexers or two tests never share counters). It observes the indexer
+through ``on_progress`` and the node through ``MeteredSource``, a ChainSource wrapper; events
+per second is ``rate(artisan_indexer_events_total[1m])`` on the Prometheus side. ``details``
+is the same figures for the indexer's heartbeat (``artisan status``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from artisan.errors import ChainError
 from artisan.indexer.indexer import Progress
 from artisan.indexer.source import ChainSource, RawLog
+from artisan.metrics import process_registry
 from artisan.storage.chain_records import BlockHeader
 
 T = TypeVar("T")
@@ -26,9 +28,11 @@ T = TypeVar("T")
 class IndexerMetrics:
     """The metrics of one chain's indexer, in a registry of their own."""
 
-    def __init__(self, chain_id: int) -> None:
+    def __init__(self, chain_id: int, registry: CollectorRegistry | None = None) -> None:
         self.chain_id = chain_id
-        self.registry = CollectorRegistry()
+        self.registry = registry or process_registry()
+        self.phase = "backfill"
+        self.last_error: str | None = None  # the newest failed node call, as a line
         ns, r = "artisan_indexer", self.registry
         self.head = Gauge("head_block", "Newest block of the node", namespace=ns, registry=r)
         self.indexed = Gauge("indexed_block", "Last block indexed", namespace=ns, registry=r)
@@ -59,6 +63,19 @@ class IndexerMetrics:
             self.reorgs.inc()
             self.reorg_depth.observe(progress.reorg.depth)
 
+    def details(self) -> dict[str, object]:
+        """The heartbeat's figures: where the indexer and the node are."""
+        value = self.registry.get_sample_value
+        return {
+            "chain_id": self.chain_id,
+            "phase": self.phase,
+            "indexed_block": int(value("artisan_indexer_indexed_block") or 0),
+            "node_head": int(value("artisan_indexer_head_block") or 0),
+            "head_lag_blocks": int(value("artisan_indexer_head_lag_blocks") or 0),
+            "events": int(value("artisan_indexer_events_total") or 0),
+            "reorgs": int(value("artisan_indexer_reorgs_total") or 0),
+        }
+
     def serve(self, port: int, addr: str = "127.0.0.1") -> tuple[WSGIServer, threading.Thread]:
         """Serve ``/metrics`` over HTTP on a daemon thread; ``server.shutdown()`` stops it."""
         return start_http_server(port, addr=addr, registry=self.registry)
@@ -77,6 +94,7 @@ class MeteredSource:
                 return call()
             except ChainError as exc:
                 self.metrics.rpc_errors.labels(method, type(exc).__name__).inc()
+                self.metrics.last_error = f"{method}: {type(exc).__name__}: {exc}"
                 raise
 
     def head_number(self) -> int:

@@ -7,17 +7,22 @@ credits are stored in its row, as arrays in emission order (``execution_settleme
 its execution id matches an execution (a made-up request only burns its sender's rating; see
 docs/PROTOCOL.md): on chain an execution always precedes its rating, so matching against the
 executions already projected, this batch's included, is exact. The ledger allows one rating per
-execution; should a second ever appear, the first stands.
+execution; should a second ever appear, the first stands. With the execution trail on
+(``artisan.logs.EXECUTIONS``, off by default), each row written is logged with its
+``execution_id``, ``tx_hash`` and ``log_index`` (in the step's transaction: a step that rolls
+back is applied, and logged, again).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 import psycopg
 
 from artisan.domain.events import InferenceExecuted, Rated, Settlement
+from artisan.logs import EXECUTIONS
 from artisan.projections import history
 from artisan.projections.events import Event, args_as
 from artisan.projections.tables import Row, TableSpec
@@ -54,6 +59,11 @@ FROM live_events e
 LEFT JOIN credits c ON c.execution_id = e.args->>'executionId'
 WHERE e.event_name = 'InferenceExecuted' AND {_RANGE}
 """
+
+# The same, naming each row written (only while the execution trail is logged).
+_EXECUTIONS_LOGGED = _EXECUTIONS + " RETURNING execution_id, tx_hash, log_index, block_number"
+
+trail = logging.getLogger(EXECUTIONS)
 
 _RATINGS = f"""
 INSERT INTO proj_ratings (execution_id, model_id, user_address, rating, block_number, log_index,
@@ -96,7 +106,18 @@ class ExecutionsProjection:
     def apply(self, conn: psycopg.Connection[Any], chain_id: int, after: int, upto: int) -> None:
         params = {"chain": chain_id, "after": after, "upto": upto}
         # Executions first: ratings of this batch match against them.
-        conn.execute(_EXECUTIONS, params)
+        if trail.isEnabledFor(logging.INFO):
+            for execution_id, tx_hash, log_index, block in conn.execute(
+                _EXECUTIONS_LOGGED, params
+            ).fetchall():
+                trail.info(
+                    "execution %s projected: tx %s, log %d, block %d", execution_id, tx_hash,
+                    log_index, block,
+                    extra={"execution_id": execution_id, "stage": "projected",
+                           "tx_hash": tx_hash, "log_index": log_index, "block_number": block},
+                )  # fmt: skip
+        else:
+            conn.execute(_EXECUTIONS, params)
         conn.execute(_RATINGS, params)
 
     def revert(self, conn: psycopg.Connection[Any], ancestor: int) -> None:

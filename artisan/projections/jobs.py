@@ -22,12 +22,17 @@ logged at each run until it clears, while the projections go on. Anything else i
 service stops, and ``wait`` returns so that its owner can report it and exit: a job never
 swallows a failure. That includes a lost database connection: the writer locks went with it,
 so the process must end (a supervisor restarts it) rather than write without them.
+
+Watching it: ``metrics`` (``projections.metrics``) times each catch-up and counts failed
+publications; ``heartbeats`` are its rows in ``service_status`` (the projections', with each
+one's lag, and the publisher's when it publishes), beaten on the same scheduler.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,12 +41,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg import sql
 
 from artisan.errors import ArtisanError, TransientChainError
+from artisan.projections.metrics import ProjectionMetrics, publisher_details
 from artisan.projections.rewards.closing import ClosedEpoch, close_final_epochs
 from artisan.projections.rewards.epochs import RewardConfig
 from artisan.projections.rewards.publisher import Published, Publisher
 from artisan.projections.runner import Runner
 from artisan.scheduling import ScheduledService
 from artisan.storage.event_store import NOTIFY_CHANNEL
+from artisan.storage.service_status import Heartbeat, HeartbeatService
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +97,12 @@ class ProjectionService(ScheduledService):
         stop: threading.Event | None = None,
         on_closed: Callable[[list[ClosedEpoch]], None] | None = None,
         on_published: Callable[[list[Published]], None] | None = None,
+        metrics: ProjectionMetrics | None = None,
     ) -> None:
         super().__init__(scheduler, stop=stop)
         self.runner = runner
+        self.metrics = metrics or ProjectionMetrics()
+        self.metrics.watch(runner)
         self.epochs = epochs
         self.intervals = intervals or ProjectionIntervals()
         self.positions: dict[str, int] = {}  # after the last catch-up
@@ -122,7 +132,9 @@ class ProjectionService(ScheduledService):
         try:
             while not self.stopping:
                 self._woken.clear()
+                started = time.perf_counter()
                 self.positions = self.runner.catch_up()
+                self.metrics.catch_up_seconds.observe(time.perf_counter() - started)
                 if not self._woken.is_set():
                     return
         finally:
@@ -152,6 +164,7 @@ class ProjectionService(ScheduledService):
         except TRANSIENT:
             raise
         except ArtisanError as exc:  # a publication failure: logged, retried, never fatal
+            self.metrics.publish_failures.inc()
             if str(exc) != self.publish_error:
                 log.error("publishing failed, retrying at each run: %s", exc)
             self.publish_error = str(exc)
@@ -160,6 +173,25 @@ class ProjectionService(ScheduledService):
         if published:
             log.info("published epochs %s", [p.epoch for p in published])
             self._on_published(published)
+
+    def heartbeats(self, *, instance: str = "", seconds: float = 5.0) -> list[HeartbeatService]:
+        """Its rows in service_status, on its scheduler: the projections' (each one's lag, the
+        service's last error), and the publisher's when it publishes (epochs closed and
+        published, the last publication failure). Its owner calls ``starting``, ``start``
+        and ``finish`` on each."""
+        db, scheduler = self.runner.db, self.scheduler
+        rows = [HeartbeatService(
+            scheduler, Heartbeat(db, "projections", instance),
+            lambda conn: self.metrics.measure(conn, self.runner), seconds=seconds,
+            last_error=lambda: self.last_error,
+        )]  # fmt: skip
+        if self.epochs is not None and self.epochs.publisher is not None:
+            rows.append(HeartbeatService(
+                scheduler, Heartbeat(db, "publisher", instance),
+                lambda conn: publisher_details(conn, self.publish_error), seconds=seconds,
+                last_error=lambda: self.publish_error,
+            ))  # fmt: skip
+        return rows
 
     def _listen(self) -> None:
         """Run the catch-up job at once whenever the indexer commits (the interval still polls).

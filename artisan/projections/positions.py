@@ -11,6 +11,7 @@ here follows an index of the event store (positions, reorg ids).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,3 +111,47 @@ def only_chain(conn: psycopg.Connection[Any]) -> int | None:
     """The chain id when the store holds exactly one chain's checkpoint, else None."""
     rows = conn.execute("SELECT chain_id FROM indexer_checkpoints").fetchall()
     return int(rows[0][0]) if len(rows) == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """How far one projection trails the event store: in positions (the events appended to
+    the chain's store above it, removed ones included: a count of live events would walk them
+    all, and this is read every few seconds) and in blocks (the indexer's checkpoint less the
+    last block the projection applied whole)."""
+
+    name: str
+    position: int
+    head_position: int
+    events_behind: int
+    blocks_behind: int | None  # None before the indexer wrote a checkpoint
+
+
+_LAGS = """
+WITH head AS (
+    SELECT coalesce(max(position), 0) AS position FROM events WHERE chain_id = %(chain)s
+), checkpoint AS (
+    SELECT block_number FROM indexer_checkpoints WHERE chain_id = %(chain)s
+)
+SELECT n.name, coalesce(t.last_position, 0), h.position,
+       (SELECT block_number FROM checkpoint) - coalesce(
+           (SELECT e.block_number - 1 FROM live_events e
+            WHERE e.chain_id = %(chain)s AND e.position > coalesce(t.last_position, 0)
+            ORDER BY e.position LIMIT 1),
+           (SELECT block_number FROM checkpoint))
+FROM unnest(%(names)s::text[]) WITH ORDINALITY AS n(name, i)
+CROSS JOIN head h
+LEFT JOIN projection_tracking t ON t.name = n.name AND t.chain_id = %(chain)s
+ORDER BY n.i
+"""
+
+
+def lags(conn: psycopg.Connection[Any], chain_id: int, names: Sequence[str]) -> list[Lag]:
+    """The lag of each projection in ``names`` (one never run stands at position 0): one
+    statement, every read an index lookup."""
+    rows = conn.execute(_LAGS, {"chain": chain_id, "names": list(names)}).fetchall()
+    return [
+        Lag(str(name), int(position), int(head), max(0, int(head) - int(position)),
+            None if blocks is None else max(0, int(blocks)))
+        for name, position, head, blocks in rows
+    ]  # fmt: skip

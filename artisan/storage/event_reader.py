@@ -33,3 +33,13 @@ def stored_checkpoint(conn: psycopg.Connection[Any], chain_id: int) -> Checkpoin
         (chain_id,),
     ).fetchone()
     return None if row is None else Checkpoint(row[0], row[1])
+
+
+def checkpoints(conn: psycopg.Connection[Any]) -> list[tuple[int, int, float]]:
+    """Every chain's indexer checkpoint: chain id, block, and seconds since it last moved (by
+    the database's clock)."""
+    rows = conn.execute(
+        "SELECT chain_id, block_number, extract(epoch FROM now() - updated_at)::float8"
+        " FROM indexer_checkpoints ORDER BY chain_id"
+    ).fetchall()
+    return [(int(chain), int(block), float(age)) for chain, block, age in rows]

@@ -12,12 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+import orjson
 import pytest
 
 from artisan.chain.anvil import Anvil, free_port
 from artisan.chain.protocol import Protocol
 from artisan.config import REPO_ROOT
 from artisan.storage.database import Database
+from artisan.storage.service_status import read_all
 from tests.processes import Child
 
 
@@ -115,7 +118,9 @@ def test_executor_serve_and_emit_stop_on_either_signal(
     protocol: Protocol, anvil: Anvil, fresh_db: Database, tmp_path: Path, signum: int
 ) -> None:
     """`executor serve` and `emit` each end on SIGINT and on SIGTERM alike, exit 0, and free
-    what they held (the executor's port)."""
+    what they held (the executor's port); meanwhile the executor answers /metrics with its
+    emitter's beside its own, logs as JSON when told to (uvicorn's lines too), and each
+    leaves its heartbeat rows stopped."""
     deployment = tmp_path / "deployment.json"
     protocol.deployment.save(deployment)
     env = clean_env(
@@ -124,15 +129,30 @@ def test_executor_serve_and_emit_stop_on_either_signal(
     )  # fmt: skip
     port = free_port()
     serve = [sys.executable, "-m", "artisan.cli", "executor", "serve", "--port", str(port)]
-    with Child(serve, env=env, stderr=tmp_path / "serve.txt", cwd=REPO_ROOT) as executor:
+    json_logs = {**env, "ARTISAN_LOG_FORMAT": "json"}
+    with Child(serve, env=json_logs, stderr=tmp_path / "serve.txt", cwd=REPO_ROOT) as executor:
         executor.until(lambda line: "executor on" in line, timeout=60.0)
         deadline = time.monotonic() + 30
         while not _port_open(port):  # the line comes just before uvicorn listens
             assert time.monotonic() < deadline, executor.stderr_text()
             time.sleep(0.1)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert "artisan_executor_batch_size_count 0.0" in metrics
+        assert "artisan_emitter_batches_in_flight" in metrics
         assert executor.stop(signum) == 0, executor.stderr_text()
     assert not _port_open(port)
+    logged = [orjson.loads(line) for line in executor.stderr_text().splitlines() if line]
+    assert any(line["logger"].startswith("uvicorn") for line in logged), executor.stderr_text()
+    assert _states(fresh_db, executor.process.pid) == {"executor": "stopped",
+                                                       "emitter": "stopped"}  # fmt: skip
     emit = [sys.executable, "-m", "artisan.cli", "emit"]
     with Child(emit, env=env, stderr=tmp_path / "emit.txt", cwd=REPO_ROOT) as emitter:
         emitter.until(lambda line: "emitting executions" in line, timeout=60.0)
         assert emitter.stop(signum) == 0, emitter.stderr_text()
+    assert _states(fresh_db, emitter.process.pid) == {"emitter": "stopped"}
+
+
+def _states(db: Database, pid: int) -> dict[str, str]:
+    """The state of each service row the process ``pid`` wrote (its instance is host:pid)."""
+    with db.connect() as conn:
+        return {r.service: r.state for r in read_all(conn) if r.instance.endswith(f":{pid}")}

@@ -23,6 +23,7 @@ from artisan.config import REPO_ROOT
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.storage.database import Database
+from artisan.storage.service_status import read_all
 from tests.processes import Child
 from tests.projections.chain_support import executions
 
@@ -116,8 +117,8 @@ def test_run_follow_closes_and_publishes_epochs_and_stops_on_sigterm(
     tmp_path: Path,
 ) -> None:
     """`projections run --follow` with reward settings closes the final epoch, publishes its
-    root on chain and prints it once final, and exits 0 on SIGTERM; bad reward settings exit 1,
-    named."""
+    root on chain and prints it once final, and exits 0 on SIGTERM, its rows (projections and
+    publisher) stopped with the publisher's last figures; bad reward settings exit 1, named."""
     genesis = w3.eth.block_number + 1
     executions(w3, protocol, deployer, operator, 1)
     w3.provider.make_request("anvil_mine", [hex(30)])  # type: ignore[arg-type]
@@ -130,6 +131,7 @@ def test_run_follow_closes_and_publishes_epochs_and_stops_on_sigterm(
         "ARTISAN_REWARD_GENESIS_BLOCK": str(genesis),
         "ARTISAN_REWARD_POOL": str(7 * WAD),
         "ARTISAN_REWARD_MINT": "true",
+        "ARTISAN_STATUS_INTERVAL": "0.2",
     }
     command = [sys.executable, "-m", "artisan.cli", "projections", "run", "--follow",
                "--interval", "0.2", "--epoch-interval", "0.2"]  # fmt: skip
@@ -141,6 +143,12 @@ def test_run_follow_closes_and_publishes_epochs_and_stops_on_sigterm(
             line = service.until(lambda text: '"published"' in text, timeout=60.0)
         published = json.loads(line)["published"]
         assert service.stop(signal.SIGTERM) == 0, service.stderr_text()
+    with fresh_db.connect() as conn:
+        rows = {r.service: r for r in read_all(conn)}
+    assert {name: r.state for name, r in rows.items()} == {"projections": "stopped",
+                                                           "publisher": "stopped"}  # fmt: skip
+    assert rows["projections"].details["max_events_behind"] == 0
+    assert rows["publisher"].details["last_closed_epoch"] == 1
     assert closed[0]["epoch"] == 1 == published[0]["epoch"]
     assert published[0]["root"] == closed[0]["root"]
     onchain = bytes(protocol.distributor.functions.epochs(1).call()[0])

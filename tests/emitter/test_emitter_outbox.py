@@ -86,6 +86,7 @@ def test_outcomes_are_read_from_raw_logs(settings: Settings) -> None:
         "transactionHash": "0x" + "77" * 32,
         "blockNumber": "0x2a",
         "blockHash": "0x" + "88" * 32,
+        "logIndex": "0x3",
     }
     logs: list[dict[str, object]] = [
         {"address": LEDGER.upper().replace("0X", "0x"), "topics": [INFERENCE_EXECUTED_TOPIC,
@@ -100,7 +101,9 @@ def test_outcomes_are_read_from_raw_logs(settings: Settings) -> None:
     ]  # fmt: skip
     executed, rejected = outcomes_of(logs, LEDGER)
     assert (executed.execution_id, executed.executed, executed.cost) == (ran, True, 12345 * 10**18)
-    assert (executed.block_number, executed.block_hash) == (42, common["blockHash"])
+    assert (executed.block_number, executed.block_hash, executed.log_index) == (
+        42, common["blockHash"], 3,
+    )  # fmt: skip
     assert (rejected.execution_id, rejected.executed, rejected.cost) == (refused, False, None)
     assert rejected.reason is RejectReason.INSUFFICIENT_ESCROW
 

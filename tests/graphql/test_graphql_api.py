@@ -21,6 +21,7 @@ from artisan.executor.serving import serve_in_thread
 from artisan.graphql.app import create_app
 from artisan.projections.runner import run_once
 from artisan.storage.database import Database
+from artisan.storage.service_status import read_all
 from artisan.testing.seed import SeedWriter
 from artisan.testing.synthetic import HistoryGenerator
 from tests.processes import Child
@@ -264,8 +265,8 @@ def r_id(row: Any) -> str:
 def test_artisan_api_serve_answers_and_stops_on_either_signal(
     seeded: tuple[Database, History], tmp_path: Path, signum: int
 ) -> None:
-    """The real command: serves the seeded store, then ends on SIGINT or SIGTERM, exit 0,
-    and frees its port."""
+    """The real command: serves the seeded store and its /metrics, then ends on SIGINT or
+    SIGTERM, exit 0, frees its port and leaves its heartbeat row stopped."""
     db, _ = seeded
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISAN_")}
     env.update(ARTISAN_DEV="1", ARTISAN_DATABASE_URL=db.url, ARTISAN_DATA_DIR=str(tmp_path))
@@ -286,7 +287,14 @@ def test_artisan_api_serve_answers_and_stops_on_either_signal(
         assert ready.json()["ready"] is True
         with httpx.Client(base_url=url) as http:
             meta = data(http, "{ _meta { block { number } } }")
+            metrics = http.get("/metrics").text
         assert meta["_meta"]["block"]["number"] == HEAD
+        assert 'artisan_api_operation_seconds_count{operation="anonymous",type="query"} 1.0' in (
+            metrics
+        )
         assert api.stop(signum) == 0, api.stderr_text()
+    with db.connect() as conn:
+        rows = [r for r in read_all(conn) if r.instance.endswith(f":{api.process.pid}")]
+    assert [(r.service, r.state) for r in rows] == [("api", "stopped")]
     with pytest.raises(httpx.TransportError):
         httpx.get(url + "/health", timeout=2)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from artisan.chain.signer import Signer, connect
 from artisan.cli.main import app
 from artisan.config import ANVIL_OPERATOR_KEY, Settings
 from artisan.storage.database import Database
+from artisan.storage.service_status import ServiceStatus, read_all
 from tests.processes import Child
 
 APPEND_KEYS = {"block", "head", "lag", "events", "events_total", "blocks_per_s", "events_per_s",
@@ -97,13 +99,23 @@ def _env(db: Database, chain: Deployed) -> dict[str, str]:
         "ARTISAN_RPC_URL": chain.node.rpc_url,
         "ARTISAN_DATABASE_URL": db.url,
         "ARTISAN_DEPLOYMENT_FILE": str(chain.deployment_file),
+        "ARTISAN_STATUS_INTERVAL": "0.2",
     }
+
+
+def _indexer_row(db: Database, pid: int) -> ServiceStatus:
+    """The heartbeat row of the indexer process ``pid`` (its instance is host:pid)."""
+    with db.connect() as conn:
+        [row] = [r for r in read_all(conn)
+                 if r.service == "indexer" and r.instance.endswith(f":{pid}")]  # fmt: skip
+    return row
 
 
 def test_index_backfills_reports_follows_and_stops(
     fresh_db: Database, deployed: Deployed, tmp_path: Path
 ) -> None:
-    """Backfill with JSON progress, live follow, /metrics, a twin refused, clean exit on SIGTERM."""
+    """Backfill with JSON progress, live follow, /metrics, its heartbeat row (running with
+    the head it reached, then stopped), a twin refused, clean exit on SIGTERM."""
     deployed.mint(3)
     expected = deployed.protocol_logs()
     port = free_port()
@@ -122,6 +134,13 @@ def test_index_backfills_reports_follows_and_stops(
         index.next_line("append", timeout=3.0, block=head, events=1, phase="follow")
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert f"artisan_indexer_events_total {float(expected + 1)}" in metrics
+        deadline = time.monotonic() + 10
+        while _indexer_row(fresh_db, index.process.pid).details.get("indexed_block") != head:
+            assert time.monotonic() < deadline, _indexer_row(fresh_db, index.process.pid)
+            time.sleep(0.1)
+        running = _indexer_row(fresh_db, index.process.pid)
+        assert running.state == "running" and running.details["phase"] == "follow"
+        assert running.details["head_lag_blocks"] == 0 and running.last_error is None
 
         second = subprocess.run(
             [sys.executable, "-m", "artisan.cli", "index", "--json", "--once"],
@@ -129,9 +148,17 @@ def test_index_backfills_reports_follows_and_stops(
         )  # fmt: skip
         assert second.returncode == 1
         assert "already running" in orjson.loads(second.stdout.splitlines()[-1])["message"]
+        status = CliRunner().invoke(app, ["status", "--json"],
+                                    env={"ARTISAN_DATABASE_URL": fresh_db.url})  # fmt: skip
+        found = orjson.loads(status.stdout)
+        # The twin's row says it failed; the indexer runs on, so nothing is wrong.
+        states = sorted(s["state"] for s in found["services"] if s["service"] == "indexer")
+        assert states == ["failed", "running"] and found["ok"] and status.exit_code == 0
+        assert found["chains"][0]["indexed_block"] == head
 
         assert index.stop(signal.SIGTERM) == 0
         assert index.next_line("stopped", timeout=5.0)["block"] == head
+    assert _indexer_row(fresh_db, index.process.pid).state == "stopped"
     with fresh_db.connect() as conn:
         stored = conn.execute("SELECT count(*) FROM live_events").fetchall()[0][0]
     assert stored == expected + 1

@@ -61,6 +61,7 @@ class Outcome:
     tx_hash: str
     block_number: int
     block_hash: str
+    log_index: int
 
 
 def _word(value: int) -> bytes:
@@ -174,6 +175,7 @@ def outcomes_of(logs: Sequence[dict[str, object]], ledger: str) -> list[Outcome]
                 tx_hash=str(log["transactionHash"]),
                 block_number=int(str(log["blockNumber"]), 16),
                 block_hash=str(log["blockHash"]),
+                log_index=int(str(log["logIndex"]), 16),
             )
         )
     return found

@@ -130,3 +130,28 @@ def attempts_of(conn: psycopg.Connection[Any], epoch: int) -> Sequence[tuple[str
             (epoch,),
         ).fetchall()
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far publishing has come: the newest epoch closed, the newest whose publication is
+    final, and how many closed roots wait to be published (a heartbeat's figures)."""
+
+    last_closed: int | None
+    last_published: int | None
+    unpublished: int
+
+
+def progress(conn: psycopg.Connection[Any]) -> Progress:
+    row = conn.execute(
+        "SELECT max(epoch), max(epoch) FILTER (WHERE publish_tx IS NOT NULL),"
+        " count(*) FILTER (WHERE root IS NOT NULL AND publish_tx IS NULL) FROM reward_epochs"
+    ).fetchone()
+    if row is None:
+        return Progress(None, None, 0)
+    closed, published, unpublished = row
+    return Progress(
+        None if closed is None else int(closed),
+        None if published is None else int(published),
+        int(unpublished),
+    )
