@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 from rich.table import Table
 
-from artisan.demo.services import Services, free_port
 from artisan.demo.state import DemoState, check
 from artisan.demo.traffic import Chain, Traffic
 from artisan.executor.client import ExecutorClient
+from artisan.testing.services import Services, free_port
 
 EXAMPLES = (
     ("the latest executions, with their model and cost",

@@ -1,8 +1,8 @@
-"""The demo's long-running services, each the real `artisan` command in a process of its own:
-the indexer, the projections, the GraphQL API (with the dashboard) and the executor (with its
-emitter). Each runs in a session of its own, so a Ctrl-C at the terminal reaches the demo
-alone, which then stops them in order (SIGTERM, then SIGKILL after a grace period) and reports
-how each ended: nothing is left running and no service is cut mid-write.
+"""Long-running `artisan` commands in processes of their own (the demo's services, the
+simulation's): each in a session of its own, so a Ctrl-C at the terminal reaches only the
+process that started them, which stops them in order (SIGTERM, then SIGKILL after a grace
+period) and reports how each ended. ``kill`` ends one at once (SIGKILL, as a crash does) and
+``restart`` starts it again with the same command.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class Service:
     log_path: Path
     process: subprocess.Popen[bytes]
     log: IO[bytes]
+    env: dict[str, str] = field(default_factory=dict)  # its own, over the shared environment
 
     def tail(self, lines: int = 20) -> str:
         try:
@@ -67,18 +68,41 @@ class Services:
     log_dir: Path
     started: list[Service] = field(default_factory=list)
 
-    def start(self, name: str, *args: str) -> Service:
+    def start(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Service:
+        """``artisan *args`` as ``name``, with ``env`` over the shared environment."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         log = log_path.open("ab")
         argv = [sys.executable, "-m", "artisan.cli", *args]
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **self.environment}, start_new_session=True,
+            env={**os.environ, **self.environment, **(env or {})}, start_new_session=True,
         )  # fmt: skip
-        service = Service(name, argv, log_path, process, log)
+        service = Service(name, argv, log_path, process, log, dict(env or {}))
         self.started.append(service)
         return service
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the service ``name`` (a crash: nothing it was doing finishes)."""
+        service = self._named(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(service.process.pid, signal.SIGKILL)
+        service.process.wait()
+        service.log.close()
+
+    def restart(self, name: str) -> Service:
+        """Start ``name`` again with its command (after ``kill``, or after it ended)."""
+        old = self._named(name)
+        if old.process.poll() is None:
+            raise ServiceFailed(f"the {name} service is still running")
+        self.started.remove(old)
+        return self.start(name, *old.argv[3:], env=old.env)
+
+    def _named(self, name: str) -> Service:
+        for s in self.started:
+            if s.name == name:
+                return s
+        raise ServiceFailed(f"no service named {name}")
 
     def check(self) -> None:
         """Raise if a service has ended on its own, with the end of its log."""

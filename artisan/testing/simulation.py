@@ -1,0 +1,661 @@
+"""The whole system under faults, seed by seed, checked against ground truth (`make simulate`).
+
+Per seed, on a fresh anvil and a fresh database: the protocol is deployed, models registered
+(fixed and tiered pricing, public and allowlisted, a remix), users funded; then the services
+run as the real `artisan` commands in processes of their own, each reaching the node only
+through the fault-injecting proxy (``rpc_proxy``): the indexer, the projections (closing reward
+epochs and publishing their roots), two executors with operator keys of their own (each with
+its emitter), and the API. A scripted workload drawn from the seed sends signed executions to
+either executor (chains of outputs fed back as inputs, mixed priorities), rates, signals and
+removes signals, registers models and requests withdrawals, while anvil reorganizes (depth
+1..12) and services are SIGKILLed and restarted at random points. The rates come from the
+seed: faulted RPC requests {0, 2, 5} %, reorgs {0, 2, 5} % and restarts {0, 2, 5} % of
+workload steps. Then the faults stop, every service catches up, the creators claim their
+rewards, and the ground truth kept by the simulation is checked:
+
+- ``charged_once``: every request an executor accepted is executed exactly once on the final
+  chain, every request it refused never, one whose answer was lost (a killed executor) at
+  most once; no execution id appears twice;
+- ``events``: the event store holds exactly the final chain's events (a clean index of it);
+- ``digests``: every projection's digest equals a clean index's, projected from scratch;
+- ``verify``: `artisan verify`'s checks are clean: projections, costs, every closed epoch's
+  root recomputed by the rule, published roots, the ledger's balances;
+- ``rewards``: every epoch due is closed and its root is on chain; each claim succeeded once;
+- ``graphql``: fixed queries answer the same from the simulated store and the clean one.
+
+What is not claimed: the same seed gives the same workload and faults, not the same chain
+(which executor batches what, and when, depends on timing), so digests are compared with a
+clean index of the same run's chain, not across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psycopg
+from eth_account import Account
+from psycopg import sql
+from web3.types import RPCEndpoint
+
+from artisan.audit.chain_reads import (
+    DistributorReader,
+    LedgerReader,
+    chain_events,
+    protocol_abis,
+)
+from artisan.audit.digest import db_digest
+from artisan.audit.verify import verify
+from artisan.chain.actions import ModelSpec, events_in, register_model
+from artisan.chain.anvil import Anvil, start_anvil
+from artisan.chain.codec import request_tuple
+from artisan.chain.protocol import WAD, Protocol, deploy
+from artisan.chain.signer import Signer, connect
+from artisan.config import ANVIL_DEPLOYER_KEY, ANVIL_OPERATOR_KEY, load_settings
+from artisan.domain import eip712
+from artisan.domain.types import InferenceRequest
+from artisan.executor.assets import AssetStore
+from artisan.executor.client import ExecutorApiError, ExecutorClient
+from artisan.executor.serving import serve_in_thread
+from artisan.graphql.app import create_app
+from artisan.indexer.indexer import Indexer
+from artisan.indexer.rpc import JsonRpcSource
+from artisan.projections.registry import ALL as READ_MODELS
+from artisan.projections.rewards.closing import proof_for
+from artisan.projections.rewards.epochs import RewardConfig
+from artisan.projections.runner import run_once
+from artisan.storage.database import Database, start_embedded
+from artisan.storage.migrations import migrate
+from artisan.testing import onnx_models
+from artisan.testing.rpc_proxy import FaultPlan, RpcProxy
+from artisan.testing.services import Services, free_port
+
+RATES = (0.0, 0.02, 0.05)
+FINALITY = 16  # deeper than the deepest reorg (12), as a real deployment's must be
+EPOCH_LENGTH = 40
+POOL = 10 * WAD
+MAX_REORG = 12
+SERVICES = ("indexer", "projections", "executor-a", "executor-b", "api")
+QUERIES = (
+    "{ executions(first: 1000, orderBy: id) { id modelId user operator cost priority"
+    " blockNumber settlements { recipient role amount } } }",
+    "{ accounts(first: 1000, orderBy: id) { id escrow owed pendingWithdrawal spent earned } }",
+    "{ models(first: 1000, orderBy: id) { id owner kind access pricingKind fixedPrice parentId } }",
+    "{ curationScores(first: 1000, orderBy: id) { id score likes stars forks cites } }",
+    "{ claims(first: 1000, orderBy: id) { id epoch account amount } }",
+    "{ rejectedExecutions(first: 1000, orderBy: id) { id reason } }",
+)
+
+
+class SimulationFailed(Exception):
+    """A service did not converge, or the run could not finish in its time."""
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int
+    rpc_error_rate: float
+    reorg_rate: float
+    restart_rate: float
+    steps: int
+
+    @classmethod
+    def of(cls, seed: int, steps: int) -> Params:
+        rng = random.Random(f"params-{seed}")
+        return cls(seed, rng.choice(RATES), rng.choice(RATES), rng.choice(RATES), steps)
+
+
+@dataclass
+class Truth:
+    """What the simulation itself saw: its ground truth."""
+
+    accepted: dict[str, InferenceRequest] = field(default_factory=dict)  # id -> request
+    refused: set[str] = field(default_factory=set)
+    unknown: set[str] = field(default_factory=set)  # the answer was lost (a killed executor)
+    reorgs: list[int] = field(default_factory=list)
+    restarts: Counter[str] = field(default_factory=Counter)
+    actions: Counter[str] = field(default_factory=Counter)
+    claims: list[tuple[int, str, int]] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    """One seed's chain, database, proxy, services and actors."""
+
+    params: Params
+    root: Path
+    anvil: Anvil
+    db: Database
+    protocol: Protocol
+    proxy: RpcProxy
+    services: Services
+    users: list[tuple[str, bytes]]  # (address, key)
+    creators: dict[str, Signer]
+    curator: Signer
+    executors: dict[str, str]  # name -> base URL
+    models: tuple[int, int]  # (wide, narrow): the models the executors serve
+    rng: random.Random
+    truth: Truth = field(default_factory=Truth)
+
+    @property
+    def w3(self) -> Any:
+        return self.protocol.w3
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        answer = self.w3.provider.make_request(RPCEndpoint(method), list(params))
+        if "error" in answer:
+            raise SimulationFailed(f"{method}: {answer['error']}")
+        return answer.get("result")
+
+    def mine(self, blocks: int) -> None:
+        self.rpc("anvil_mine", hex(blocks))
+
+    def head(self) -> int:
+        return int(self.w3.eth.block_number)
+
+
+def _fund(w3: Any, deployer: Signer, protocol: Protocol, key: bytes, art: int) -> Signer:
+    account = Account.from_key(key)
+    w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [account.address, hex(10**21)])
+    signer = Signer(w3=w3, account=account)
+    if art:
+        deployer.send(protocol.token.functions.mint(account.address, art))
+    return signer
+
+
+@contextlib.contextmanager
+def _database(url: str | None, root: Path) -> Iterator[tuple[Database, Callable[[], Database]]]:
+    """The server, a fresh database for the run, and a maker of more (each dropped after)."""
+    server = Database(url) if url else start_embedded(root / "pg")
+    names: list[str] = []
+
+    def make() -> Database:
+        name = f"artisan_sim_{secrets.token_hex(4)}"
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        names.append(name)
+        info = psycopg.conninfo.conninfo_to_dict(server.url)
+        info["dbname"] = name
+        db = Database(psycopg.conninfo.make_conninfo(**info))  # type: ignore[arg-type]
+        migrate(db)
+        return db
+
+    try:
+        yield make(), make
+    finally:
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            for name in names:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+        if not url:
+            server.close()
+
+
+@contextlib.contextmanager
+def world(params: Params, root: Path, db: Database) -> Iterator[World]:
+    settings = load_settings()
+    rng = random.Random(f"world-{params.seed}")
+    with start_anvil(settings.anvil_bin, chain_id=31337) as anvil:
+        w3 = connect(anvil.rpc_url)
+        deployer = Signer.from_key(w3, ANVIL_DEPLOYER_KEY)
+        op_b_key = secrets.token_bytes(32)
+        op_b = Account.from_key(op_b_key).address
+        operator_a = Signer.from_key(w3, ANVIL_OPERATOR_KEY)
+        protocol = deploy(deployer, settings.artifacts_dir,
+                          operators=(operator_a.address, op_b), curation_cooldown=1)  # fmt: skip
+        w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [op_b, hex(10**21)])
+        deployment_file = root / "deployment.json"
+        protocol.deployment.save(deployment_file)
+        creators = {n: _fund(w3, deployer, protocol, secrets.token_bytes(32), 0)
+                    for n in ("alice", "bob")}  # fmt: skip
+        curator = _fund(w3, deployer, protocol, secrets.token_bytes(32), 100 * WAD)
+        curator.send(protocol.token.functions.approve(protocol.deployment.curation, 100 * WAD))
+        users = []
+        for _ in range(3):
+            key = secrets.token_bytes(32)
+            user = _fund(w3, deployer, protocol, key, 100 * WAD)
+            user.send(protocol.token.functions.approve(protocol.deployment.ledger, 100 * WAD))
+            user.send(protocol.ledger.functions.deposit(100 * WAD))
+            users.append((user.address, key))
+        wide, narrow = onnx_models.mlp(16, [32], 4, seed=7), onnx_models.mlp(4, [16], 16, seed=8)
+        dirs = {"a": root / "executor-a", "b": root / "executor-b"}
+        for d in dirs.values():
+            AssetStore(d / "assets").put(wide)
+            AssetStore(d / "assets").put(narrow)
+        store = AssetStore(dirs["a"] / "assets")
+        wide_spec = ModelSpec(store.put(wide).digest, size_class=1, fixed_price=3 * 10**14,
+                              remix_share_bps=1_000)  # fmt: skip
+        wide_id = register_model(creators["alice"], protocol, wide_spec)
+        narrow_id = register_model(creators["bob"], protocol,
+                                   ModelSpec(store.put(narrow).digest, size_class=1,
+                                             pricing_kind=1, thresholds=(0, 5),
+                                             prices=(4 * 10**14, 2 * 10**14),
+                                             parent_id=wide_id))  # fmt: skip
+        private = register_model(
+            creators["bob"],
+            protocol,
+            ModelSpec(secrets.token_bytes(32), access=1, fixed_price=10**14),
+        )
+        creators["bob"].send(protocol.registry.functions.grantAccess(private, users[0][0]))
+        w3.provider.make_request(
+            RPCEndpoint("anvil_mine"), [hex(FINALITY + 4)]
+        )  # the setup is final
+        with RpcProxy(anvil.rpc_url, FaultPlan.uniform(params.rpc_error_rate),
+                      params.seed) as proxy:  # fmt: skip
+            env = {
+                "ARTISAN_DEV": "1", "ARTISAN_DATABASE_URL": db.url,
+                "ARTISAN_RPC_URL": proxy.url, "ARTISAN_DEPLOYMENT_FILE": str(deployment_file),
+                "ARTISAN_FINALITY_DEPTH": str(FINALITY), "ARTISAN_CHAIN_ID": "31337",
+                "ARTISAN_REWARD_EPOCH_LENGTH": str(EPOCH_LENGTH),
+                "ARTISAN_REWARD_POOL": str(POOL), "ARTISAN_REWARD_MINT": "true",
+                "ARTISAN_STATUS_INTERVAL": "1", "ARTISAN_API_MAX_LAG_BLOCKS": "1000",
+            }  # fmt: skip
+            services = Services(env, root / "logs")
+            ports = {"a": free_port(0), "b": free_port(0)}
+            executors = {f"executor-{k}": f"http://127.0.0.1:{ports[k]}" for k in ports}
+            keys = {"a": ANVIL_OPERATOR_KEY, "b": "0x" + op_b_key.hex()}
+            try:
+                services.start("indexer", "index", "--json", "--poll-interval", "0.2",
+                               "--ws", "off")  # fmt: skip
+                services.start("projections", "projections", "run", "--follow", "--interval",
+                               "0.5", "--epoch-interval", "0.5")  # fmt: skip
+                for k in ("a", "b"):
+                    services.start(f"executor-{k}", "executor", "serve", "--port",
+                                   str(ports[k]), "--cpu",
+                                   env={"ARTISAN_OPERATOR_KEY": keys[k],
+                                        "ARTISAN_DATA_DIR": str(dirs[k])})  # fmt: skip
+                services.start("api", "api", "serve", "--port", str(free_port(0)))
+                for url in executors.values():
+                    services.wait_http(f"{url}/healthz", 90)
+                yield World(params, root, anvil, db, protocol, proxy, services, users, creators,
+                            curator, executors, (wide_id, narrow_id), rng)  # fmt: skip
+            finally:
+                services.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The workload.
+
+
+@dataclass
+class Chains:
+    """Each user's last output, fed to the other model next (lineage's ``feeds`` edges)."""
+
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+def _execute(w: World, clients: dict[str, ExecutorClient], chains: Chains) -> None:
+    user, key = w.rng.choice(w.users)
+    name = w.rng.choice(sorted(clients))
+    client = clients[name]
+    last = chains.last.get(user)
+    if last is None or w.rng.random() < 0.3:
+        rows = w.rng.choice([1, 2, 4])
+        x = np.asarray(np.random.default_rng(w.rng.getrandbits(32)).standard_normal((rows, 16)),
+                       dtype=np.float32)  # fmt: skip
+        model = w.models[0]
+    else:
+        x = last
+        model = w.models[1] if x.shape[1] == 4 else w.models[0]
+    signed = client.sign(key, user, model, {"x": x}, max_cost=WAD // 100,
+                         priority=w.rng.randrange(4))  # fmt: skip
+    d = w.protocol.deployment
+    execution_id = "0x" + eip712.execution_id(signed.request, d.chain_id, d.ledger).hex()
+    try:
+        receipt = client.submit(signed, npy=w.rng.random() < 0.5)
+    except ExecutorApiError as exc:
+        if exc.status >= 500:
+            w.truth.unknown.add(execution_id)
+        else:
+            w.truth.refused.add(execution_id)
+        return
+    except httpx.HTTPError:  # the executor died under the request: it may or may not run it
+        w.truth.unknown.add(execution_id)
+        return
+    w.truth.accepted[execution_id] = signed.request
+    with contextlib.suppress(ExecutorApiError, httpx.HTTPError):
+        chains.last[user] = client.outputs(receipt)["y"]
+
+
+def _send(signer: Signer, fn: Any) -> Any:
+    """A user's own transaction; a revert (a rating of an execution a reorg removed, a
+    signal in its cooldown) is part of the workload, not a failure of the run."""
+    try:
+        return signer.send(fn)
+    except Exception:
+        return None
+
+
+def _other_action(w: World, signals: list[int]) -> None:
+    p, x = w.protocol, w.rng.random()
+    if x < 0.35 and w.truth.accepted:
+        execution_id = w.rng.choice(sorted(w.truth.accepted))
+        request = w.truth.accepted[execution_id]
+        key = next(k for a, k in w.users if a.lower() == request.user.lower())
+        rater = Signer(w3=w.w3, account=Account.from_key(key))
+        _send(rater, p.feedback.functions.rate(request_tuple(request), w.rng.randint(1, 5)))
+        w.truth.actions["rate"] += 1
+    elif x < 0.65:
+        target = w.rng.choice(w.models).to_bytes(32, "big")
+        receipt = _send(w.curator, p.curation.functions.signal(0, target, w.rng.choice([0, 1, 3]),
+                                                               WAD // 10))  # fmt: skip
+        if receipt is not None:
+            signals += [int(e["args"]["signalId"]) for e in events_in(p.curation, "Signaled",
+                                                                      receipt)]  # fmt: skip
+        w.truth.actions["signal"] += 1
+    elif x < 0.8 and signals:
+        _send(w.curator, p.curation.functions.unsignal(signals.pop(w.rng.randrange(len(signals)))))
+        w.truth.actions["unsignal"] += 1
+    elif x < 0.9:
+        owner = w.rng.choice(sorted(w.creators))
+        kind = w.rng.randrange(3)
+        spec = ModelSpec(secrets.token_bytes(32), access=int(kind == 2),
+                         pricing_kind=int(kind == 1),
+                         fixed_price=10**14, thresholds=(0, 3) if kind == 1 else (),
+                         prices=(3 * 10**14, 10**14) if kind == 1 else (),
+                         parent_id=w.models[0] if kind == 0 else 0)  # fmt: skip
+        with contextlib.suppress(Exception):
+            register_model(w.creators[owner], p, spec)
+        w.truth.actions["register"] += 1
+    else:
+        _, key = w.rng.choice(w.users)
+        user = Signer(w3=w.w3, account=Account.from_key(key))
+        _send(user, p.ledger.functions.requestWithdrawal(WAD // 100))
+        w.truth.actions["withdrawal"] += 1
+
+
+def _chaos(w: World) -> None:
+    if w.rng.random() < w.params.reorg_rate:
+        depth = w.rng.randint(1, MAX_REORG)
+        if w.head() - depth > w.protocol.deployment.start_block + FINALITY + 4:
+            w.rpc("anvil_reorg", depth, [])
+            w.truth.reorgs.append(depth)
+    if w.rng.random() < w.params.restart_rate:
+        name = w.rng.choice(SERVICES)
+        w.services.kill(name)
+        w.services.restart(name)
+        w.truth.restarts[name] += 1
+
+
+def run_workload(w: World, deadline: float) -> None:
+    d = w.protocol.deployment
+    clients = {name: ExecutorClient.connect(url, chain_id=d.chain_id, ledger=d.ledger, timeout=20)
+               for name, url in w.executors.items()}  # fmt: skip
+    chains, signals = Chains(), list[int]()
+    try:
+        for step in range(w.params.steps):
+            if time.monotonic() > deadline:
+                break
+            if w.rng.random() < 0.7:
+                _execute(w, clients, chains)
+            else:
+                _other_action(w, signals)
+            if step % 5 == 4:
+                w.mine(w.rng.randint(1, 4))  # time passes: epochs end
+            _chaos(w)
+    finally:
+        for client in clients.values():
+            client.http.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Settling: faults stop, every service catches up, epochs close and publish, creators claim.
+
+
+def _wait(what: str, check: Callable[[], bool], deadline: float, w: World | None = None) -> None:
+    while not check():
+        if w is not None:
+            w.services.check()
+        if time.monotonic() > deadline:
+            raise SimulationFailed(f"not within the run's time: {what}")
+        time.sleep(0.2)
+
+
+def _scalar(db: Database, query: str, *params: Any) -> Any:
+    with db.connect() as conn:
+        row = conn.execute(query, params).fetchone()
+    return None if row is None else row[0]
+
+
+def _outbox_drained(w: World) -> bool:
+    left = _scalar(w.db, "SELECT count(*) FROM outbox_executions"
+                         " WHERE status IN ('pending', 'broadcast')")  # fmt: skip
+    return bool(left == 0)
+
+
+def _caught_up(w: World) -> bool:
+    head = w.head()
+    indexed = _scalar(w.db, "SELECT block_number FROM indexer_checkpoints")
+    if indexed is None or indexed < head:
+        return False
+    behind = _scalar(w.db, "SELECT count(*) FROM projection_tracking t WHERE t.last_position <"
+                           " (SELECT coalesce(max(position), 0) FROM events)")  # fmt: skip
+    tracked = _scalar(w.db, "SELECT count(*) FROM projection_tracking")
+    return bool(behind == 0 and tracked == len(READ_MODELS))
+
+
+def _epochs_due(w: World) -> int:
+    start = w.protocol.deployment.start_block
+    return max(0, (w.head() - FINALITY - start + 1) // EPOCH_LENGTH)
+
+
+def _published(w: World, epoch: int) -> bool:
+    """The epoch's root is on chain, or it has none to publish (nothing was earned in it)."""
+    root = _scalar(w.db, "SELECT root FROM reward_epochs WHERE epoch = %s", epoch)
+    if root is None:
+        return bool(_scalar(w.db, "SELECT 1 FROM reward_epochs WHERE epoch = %s", epoch) == 1)
+    onchain = w.protocol.distributor.functions.epochs(epoch).call()[0]
+    return "0x" + bytes(onchain).hex() == str(root)
+
+
+def settle(w: World, deadline: float) -> None:
+    _wait("every accepted execution final on chain", lambda: _outbox_drained(w), deadline, w)
+    due = _epochs_due(w)
+    while True:  # mine until each due epoch is closed and its root published and final
+        closed = _scalar(w.db, "SELECT count(*) FROM reward_epochs")
+        if closed >= due and all(_published(w, e) for e in range(1, due + 1)):
+            break
+        w.services.check()
+        if time.monotonic() > deadline:
+            raise SimulationFailed(f"epochs: {closed} of {due} closed and published in time")
+        w.mine(1)
+        time.sleep(0.3)
+    w.mine(FINALITY + 1)
+    _wait("the indexer and every projection at the head", lambda: _caught_up(w), deadline, w)
+    for epoch in range(1, due + 1):
+        for _, creator in sorted(w.creators.items()):
+            with w.db.connect() as conn:
+                leaf = proof_for(conn, epoch, creator.address)
+            if leaf is None or leaf.amount == 0:
+                continue
+            proof = [bytes.fromhex(x[2:]) for x in leaf.proof]
+            creator.send(w.protocol.distributor.functions.claim(epoch, creator.address,
+                                                                leaf.amount, proof))  # fmt: skip
+            w.truth.claims.append((epoch, creator.address.lower(), leaf.amount))
+    w.mine(FINALITY + 1)
+    _wait("the claims indexed and projected", lambda: _caught_up(w), deadline, w)
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks against ground truth.
+
+
+def _executed(w: World, tip: int) -> Counter[str]:
+    """Each execution id's InferenceExecuted logs on the final chain, read from the node."""
+    ledger = w.protocol.ledger
+    logs = ledger.events.InferenceExecuted().get_logs(
+        from_block=w.protocol.deployment.start_block, to_block=tip
+    )
+    return Counter("0x" + bytes(e["args"]["executionId"]).hex() for e in logs)
+
+
+def _events(db: Database) -> list[tuple[Any, ...]]:
+    with db.connect() as conn:
+        return conn.execute(
+            "SELECT block_number, block_hash, log_index, event_name, args::text FROM live_events"
+            " ORDER BY block_number, log_index"
+        ).fetchall()
+
+
+def _answers(db: Database, chain_id: int) -> list[Any]:
+    app = create_app(db.url, chain_id=chain_id, max_lag_blocks=10**6)
+    with serve_in_thread(app, lifespan=True) as url, httpx.Client(base_url=url) as http:
+        return [http.post("/graphql", json={"query": q}, timeout=60).json() for q in QUERIES]
+
+
+def check(w: World, clean: Database) -> dict[str, Any]:
+    d, protocol = w.protocol.deployment, w.protocol
+    tip = int(_scalar(w.db, "SELECT block_number FROM indexer_checkpoints"))
+    results: dict[str, Any] = {}
+    executed = _executed(w, tip)
+    twice = sorted(k for k, n in executed.items() if n > 1)
+    missing = sorted(k for k in w.truth.accepted if executed[k] != 1)
+    charged_refused = sorted(k for k in w.truth.refused if executed[k])
+    results["charged_once"] = not (twice or missing or charged_refused)
+    results["charged_once_detail"] = {"twice": twice[:5], "missing": missing[:5],
+                                      "refused_but_charged": charged_refused[:5]}  # fmt: skip
+    with (
+        JsonRpcSource(w.anvil.rpc_url) as source,
+        Indexer(clean, source, d.chain_id, protocol_abis(d, protocol.artifacts),
+                finality_depth=FINALITY, start_block=d.start_block) as indexer,
+    ):  # fmt: skip
+        indexer.backfill()
+    run_once(clean, d.chain_id)
+    results["events"] = _events(w.db) == _events(clean)
+    with w.db.connect() as sim, clean.connect() as fresh:
+        differ = [p.name for p in READ_MODELS
+                  if db_digest(sim, p, tip) != db_digest(fresh, p, tip)]  # fmt: skip
+    results["digests"] = not differ
+    results["digests_detail"] = differ
+    rewards = RewardConfig(genesis_block=d.start_block, epoch_length=EPOCH_LENGTH,
+                           default_pool=POOL)  # fmt: skip
+    mismatches = verify(
+        w.db, chain_events(w.anvil.rpc_url, d, protocol.artifacts, tip), block=tip,
+        rewards=rewards, ledger=LedgerReader(w.anvil.rpc_url, d, protocol.artifacts),
+        distributor=DistributorReader(w.anvil.rpc_url, d, protocol.artifacts),
+    )  # fmt: skip
+    results["verify"] = not mismatches
+    results["verify_detail"] = [str(m) for m in mismatches[:5]]
+    due = _epochs_due(w)
+    closed = int(_scalar(w.db, "SELECT count(*) FROM reward_epochs WHERE to_block <= %s", tip))
+    claims = Counter(
+        (int(e["args"]["epoch"]), str(e["args"]["account"]).lower())
+        for e in protocol.distributor.events.Claimed().get_logs(
+            from_block=d.start_block, to_block=tip)
+    )  # fmt: skip
+    results["rewards"] = (
+        closed >= due
+        and all(_published(w, e) for e in range(1, due + 1))
+        and all(claims[(e, a)] == 1 for e, a, _ in w.truth.claims)
+    )
+    results["graphql"] = _answers(w.db, d.chain_id) == _answers(clean, d.chain_id)
+    results["counts"] = {
+        "accepted": len(w.truth.accepted), "refused": len(w.truth.refused),
+        "unknown": len(w.truth.unknown), "executed_on_chain": sum(executed.values()),
+        "events": len(_events(clean)), "epochs": due, "claims": len(w.truth.claims),
+        "reorgs": len(w.truth.reorgs), "restarts": sum(w.truth.restarts.values()),
+        "rpc_faults": sum(w.proxy.faults.values()), "rpc_requests": w.proxy.requests,
+        "head": tip,
+    }  # fmt: skip
+    results["reorg_depths"] = w.truth.reorgs
+    results["restarted"] = dict(w.truth.restarts)
+    results["actions"] = dict(w.truth.actions)
+    return results
+
+
+CHECKS = ("charged_once", "events", "digests", "verify", "rewards", "graphql")
+
+
+def run_seed(seed: int, *, steps: int, budget_s: float, url: str | None) -> dict[str, Any]:
+    params = Params.of(seed, steps)
+    t0 = time.monotonic()
+    root = Path(tempfile.mkdtemp(prefix=f"artisan-sim-{seed}-"))
+    out: dict[str, Any] = {"seed": seed, "rpc_error_rate": params.rpc_error_rate,
+                           "reorg_rate": params.reorg_rate,
+                           "restart_rate": params.restart_rate}  # fmt: skip
+    try:
+        with _database(url, root) as (db, make):
+            w_seen: list[World] = []
+            try:
+                with world(params, root, db) as w:
+                    w_seen.append(w)
+                    run_workload(w, t0 + budget_s * 0.45)
+                    w.proxy.plan = FaultPlan()  # the faults stop: everything must converge
+                    settle(w, t0 + budget_s * 0.85)
+                    w.services.stop()
+                    out.update(check(w, make()))
+            except SimulationFailed as exc:
+                out["failure"] = str(exc)
+                if w_seen:
+                    t = w_seen[0].truth
+                    out["counts"] = {"accepted": len(t.accepted), "refused": len(t.refused),
+                                     "unknown": len(t.unknown), "reorgs": len(t.reorgs),
+                                     "restarts": sum(t.restarts.values())}  # fmt: skip
+    finally:
+        out["seconds"] = round(time.monotonic() - t0, 1)
+        out["ok"] = "failure" not in out and all(out.get(c) for c in CHECKS)
+        if out["ok"]:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            out["logs"] = str(root / "logs")
+    return out
+
+
+def _table(results: list[dict[str, Any]]) -> str:
+    head = ("seed", "rpc%", "reorg%", "restart%", "accepted", "on chain", "reorgs", "restarts",
+            "faults", "epochs", "claims", "s", *CHECKS)  # fmt: skip
+    lines = [" ".join(f"{h:>9}" for h in head)]
+    for r in results:
+        c = r.get("counts", {})
+        cells = [r["seed"], int(r["rpc_error_rate"] * 100), int(r["reorg_rate"] * 100),
+                 int(r["restart_rate"] * 100), c.get("accepted", "-"),
+                 c.get("executed_on_chain", "-"), c.get("reorgs", "-"), c.get("restarts", "-"),
+                 c.get("rpc_faults", "-"), c.get("epochs", "-"), c.get("claims", "-"),
+                 r["seconds"], *("ok" if r.get(k) else "FAIL" for k in CHECKS)]  # fmt: skip
+        lines.append(" ".join(f"{x!s:>9}" for x in cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first", type=int, default=1, help="the first seed")
+    parser.add_argument("--steps", type=int, default=60, help="workload steps per seed")
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per seed")
+    parser.add_argument("--url", default=None, help="a Postgres server (default: configured,"
+                        " else embedded)")  # fmt: skip
+    args = parser.parse_args(argv)
+    url = args.url or load_settings().database_url or None
+    results = []
+    for seed in range(args.first, args.first + args.seeds):
+        result = run_seed(seed, steps=args.steps, budget_s=args.budget, url=url)
+        results.append(result)
+        print(json.dumps(result, default=str), file=sys.stderr, flush=True)
+    print(_table(results))
+    failed = [r["seed"] for r in results if not r["ok"]]
+    summary: dict[str, Any] = {"seeds": len(results), "passed": len(results) - len(failed),
+                               "failed": failed,
+                               "max_seconds": max(r["seconds"] for r in results)}  # fmt: skip
+    for key in ("accepted", "executed_on_chain", "reorgs", "restarts", "rpc_faults"):
+        summary[key] = sum(r.get("counts", {}).get(key, 0) for r in results)
+    print(json.dumps(summary))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
