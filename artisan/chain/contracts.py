@@ -102,5 +102,7 @@ def _checked_fields(raw: Any, path: Path) -> dict[str, Any]:
                     f"deployment file {path}: {name} must be an integer >= {_NUMBERS[name]}"
                 )
         elif not (isinstance(value, str) and _ADDRESS.fullmatch(value)):
-            raise ConfigError(f"deployment file {path}: {name} must be a 0x-prefixed 20-byte address")
+            raise ConfigError(
+                f"deployment file {path}: {name} must be a 0x-prefixed 20-byte address"
+            )
     return raw
