@@ -6,6 +6,7 @@ the outbox."""
 
 from __future__ import annotations
 
+import json
 import struct
 import tracemalloc
 from typing import Any
@@ -19,7 +20,7 @@ from artisan.executor.errors import InvalidInput
 from artisan.executor.tensors import BUNDLE_MAGIC, decode_npy, decode_tensors, encode_npy
 from tests.chain.helpers import User
 from tests.executor.api_helpers import Api
-from tests.executor.test_api_hostile import post_npy, signed_over
+from tests.executor.test_api_hostile import json_body, post_npy, signed_over
 
 DESCRS = ["<f4", ">f4", "<f8", "<f2", "|b1", "<i8", "|u1", "|O", "<U5", "|S3", "|V8",
           "<c8", "<M8[s]", "garbage", "<f4'", ""]  # fmt: skip
@@ -165,3 +166,38 @@ def test_nan_and_infinities_in_a_float_input_run_or_are_refused_by_name(
         "/v1/executions", content=doc, headers={"content-type": "application/json"}
     )
     assert response.status_code == 400 and response.json()["error"]["code"] == "malformed_request"
+
+
+JSON_TENSORS = st.fixed_dictionaries({
+    "dtype": st.one_of(st.sampled_from(["float32", "float64", "int64", "bool", "object",
+                                        "complex64", "<f4", ""]), st.integers()),
+    "shape": st.one_of(st.lists(DIMS, max_size=4), st.integers(), st.text(max_size=4)),
+    "data": st.recursive(
+        st.floats(allow_nan=False) | st.integers(-(2**63), 2**64 - 1) | st.booleans()
+        | st.none() | st.text(max_size=3),
+        lambda inner: st.lists(inner, max_size=4), max_leaves=16),
+})  # fmt: skip
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tensor=JSON_TENSORS)
+@example(tensor={"dtype": "float32", "shape": [0, 2**63], "data": []})  # was a 500
+@example(tensor={"dtype": "float32", "shape": [0, 10**12, 10**12], "data": []})  # was a 500
+@example(tensor={"dtype": "float32", "shape": [1, 8], "data": [[1e308] * 8]})  # was a 500
+def test_a_signed_json_tensor_of_any_shape_and_dtype_is_refused_by_name(
+    api: Api, mlp_model: int, funded: User, tensor: dict[str, Any]
+) -> None:
+    """The JSON form, signed: wrong dtypes, shapes of any size or kind, ragged or mixed data:
+    a 4xx naming the problem (or a run, for a valid float32 [n, 8]); nothing else written."""
+    signed = api.sign(funded, mlp_model, {"x": np.zeros((1, 8), np.float32)})
+    before = assets_and_rows(api)
+    body = json.dumps(json_body(signed, inputs={"x": tensor}))  # ints past 64 bits too
+    response = api.client.http.post(
+        "/v1/executions", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code < 500, response.text
+    if response.status_code != 200:
+        assert response.json()["error"]["message"]
+        assert assets_and_rows(api) == before
