@@ -102,7 +102,7 @@ def test_a_declared_terabyte_is_refused_before_it_is_allocated(data: bytes) -> N
     64 KiB (tracemalloc sees numpy's buffers)."""
     tracemalloc.start()
     try:
-        with pytest.raises(InvalidInput, match="elements|declares"):
+        with pytest.raises(InvalidInput, match=r"elements|declares"):
             decode_npy(data, name="x")
         _, peak = tracemalloc.get_traced_memory()
     finally:
