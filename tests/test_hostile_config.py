@@ -16,10 +16,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from artisan.chain.contracts import Deployment
-from artisan.config import ConfigError, Settings, known_variables, load_settings
+from artisan.config import Settings, known_variables, load_settings
+from artisan.errors import ConfigError
 
 # A value the environment can carry: no NUL, no lone surrogate.
-ENV_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"),
+ENV_TEXT = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\0"),
                    max_size=60)  # fmt: skip
 VARIABLES = [v for v in known_variables() if v != "ARTISAN_DEV"]
 # Settings whose values may be secrets (keys, passwords in URLs): never shown in an error.

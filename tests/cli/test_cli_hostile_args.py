@@ -21,7 +21,7 @@ WORDS = st.one_of(
     st.sampled_from(["--json", "--depth", "--direction", "--help", "--all", "--model", "0",
                      "-1", "99999999999999999999999", "0x" + "ab" * 32, "0x", "both",
                      "upstream", "nowhere", "--", "-", "''", "\\x00"]),
-    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"),
+    st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\0"),
             max_size=20),
 )  # fmt: skip
 

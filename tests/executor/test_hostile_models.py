@@ -47,7 +47,8 @@ def absurd(dims: list[Any], *, initializer: list[int] | None = None, opset: int 
                               initializer=inits)  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
-    return model.SerializeToString()
+    serialized: bytes = model.SerializeToString()
+    return serialized
 
 
 @st.composite
