@@ -212,11 +212,14 @@ class Settings(BaseSettings):
     @field_validator("data_dir")
     @classmethod
     def _is_usable_dir(cls, value: Path) -> Path:
-        if value.exists() and not value.is_dir():
-            raise ValueError(f"{value} exists and is not a directory")
-        parent = value
-        while not parent.exists():  # the nearest existing ancestor must let us create it
-            parent = parent.parent
+        try:
+            if value.exists() and not value.is_dir():
+                raise ValueError(f"{value} exists and is not a directory")
+            parent = value
+            while not parent.exists():  # the nearest existing ancestor must let us create it
+                parent = parent.parent
+        except OSError as exc:  # a name too long for the file system, say
+            raise ValueError(f"not a usable path: {exc.strerror}") from None
         if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
             raise ValueError(f"{value} cannot be created: {parent} is not a writable directory")
         return value
@@ -228,10 +231,11 @@ class Settings(BaseSettings):
             return value
         try:
             conninfo_to_dict(value)
-        except psycopg.ProgrammingError as exc:
+        except psycopg.ProgrammingError:
+            # Not libpq's message: it quotes the text it stumbled on, a password perhaps.
             raise ValueError(
-                f"must be a postgresql:// URL, a libpq key=value string, or empty: {exc}"
-            ) from exc
+                "must be a postgresql:// URL, a libpq key=value string, or empty"
+            ) from None
         return value
 
     @field_validator("executor_url")

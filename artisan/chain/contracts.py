@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from artisan.errors import ToolchainError
+from artisan.errors import ConfigError, ToolchainError
 
 CONTRACT_NAMES = (
     "ArtToken",
@@ -67,6 +68,41 @@ class Deployment:
 
     @classmethod
     def load(cls, path: Path) -> Deployment:
+        """The deployment in ``path``; a file that is not one is a ``ConfigError`` naming the
+        field at fault (it is hand-edited and copied between machines: never a traceback)."""
         if not path.exists():
             raise ToolchainError(f"no deployment file at {path}: deploy first (`artisan deploy`)")
-        return cls(**json.loads(path.read_text()))
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise ConfigError(f"deployment file {path}: not readable JSON: {exc}") from None
+        return cls(**_checked_fields(raw, path))
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_NUMBERS = {"chain_id": 1, "start_block": 0}  # the integer fields, and their least value
+
+
+def _checked_fields(raw: Any, path: Path) -> dict[str, Any]:
+    """The deployment file's fields, each of its type, or ``ConfigError`` naming one."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"deployment file {path}: not a JSON object")
+    names = [f.name for f in fields(Deployment)]
+    missing = [n for n in names if n not in raw]
+    unknown = sorted(str(k) for k in raw if k not in names)
+    if missing or unknown:
+        what = [f"lacks {', '.join(missing)}"] if missing else []
+        what += [f"has unknown {', '.join(unknown)}"] if unknown else []
+        raise ConfigError(f"deployment file {path}: {'; '.join(what)}")
+    for name in names:
+        value = raw[name]
+        if name in _NUMBERS:
+            if type(value) is not int or value < _NUMBERS[name]:
+                raise ConfigError(
+                    f"deployment file {path}: {name} must be an integer >= {_NUMBERS[name]}"
+                )
+        elif not (isinstance(value, str) and _ADDRESS.fullmatch(value)):
+            raise ConfigError(
+                f"deployment file {path}: {name} must be a 0x-prefixed 20-byte address"
+            )
+    return raw

@@ -148,7 +148,10 @@ class JsonRpc:
                 raise NodeUnavailable(
                     f"a batch of {len(chunk)} calls got a malformed answer {replies!r:.200}"
                 )
-            by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
+            # Our ids are ints: a reply with another (a list, an object) answers none of them.
+            by_id = {
+                r["id"]: r for r in replies if isinstance(r, dict) and type(r.get("id")) is int
+            }
             for i, (method, _params) in zip(ids, chunk, strict=True):
                 reply = by_id.get(i)
                 if reply is None or ("result" not in reply and "error" not in reply):

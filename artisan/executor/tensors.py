@@ -70,6 +70,12 @@ class TensorLimits:
         """The element count of ``shape``, or ``TooLarge`` naming the limit."""
         if len(shape) > self.max_rank:
             raise TooLarge(f"input {name!r}: rank {len(shape)} is over {self.max_rank}")
+        # Each dim on its own too: [0, 2**63] holds no element, but numpy cannot shape it.
+        if any(d > self.max_elements for d in shape):
+            raise TooLarge(
+                f"input {name!r}: shape {list(shape)} has a dim over the limit of"
+                f" {self.max_elements} elements"
+            )
         count = math.prod(shape)
         if count > self.max_elements:
             raise TooLarge(
@@ -228,11 +234,13 @@ def from_json(name: str, value: Any, limits: TensorLimits = LIMITS) -> Tensor:
         if raw.size and raw.dtype.kind not in _ACCEPTS[target.kind]:
             given = _KIND_WORDS.get(raw.dtype.kind, "values of another kind")
             raise InvalidInput(f"input {name!r}: {given} given where {dtype} values are expected")
-        flat = raw.astype(target).reshape(-1)
+        # A number past float16/float32's range would become an infinity the user never sent.
+        with np.errstate(over="raise"):
+            flat = raw.astype(target).reshape(-1)
         # Integers must fit exactly: numpy's cast would wrap 300 into a uint8 silently.
         if target.kind in "iu" and raw.size and not np.array_equal(flat, raw.reshape(-1)):
             raise InvalidInput(f"input {name!r}: values out of range for {dtype}")
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+    except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:  # overflows
         raise InvalidInput(f"input {name!r}: data does not fit dtype {dtype}: {exc}") from exc
     if flat.size != count:
         raise InvalidInput(

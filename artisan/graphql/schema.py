@@ -176,7 +176,9 @@ def build_query() -> type:
 def _should_mask(error: GraphQLError) -> bool:
     """Mask what is ours to fix, not what the client sent: refusals and limits stay readable."""
     original = error.original_error
-    if original is None or isinstance(original, QueryError | ValueError):
+    # A GraphQLError under one is graphql-core's refusal of a variable's value (a list where
+    # an object or a scalar is due): the client's to read, like a scalar's ValueError.
+    if original is None or isinstance(original, QueryError | ValueError | GraphQLError):
         return False
     error_id = uuid.uuid4().hex[:12]
     log.error("unexpected error %s in %s", error_id, error.path, exc_info=original)

@@ -52,7 +52,7 @@ def fetch_range(
     if final_end >= first:
         final_logs = source.logs(first, final_end, addresses)
         wanted.add(final_end)
-        wanted.update(int(log["blockNumber"], 16) for log in final_logs)
+        wanted.update(_block_number(log) for log in final_logs)
     wanted.update(range(recent_start, last + 1))
     numbers = sorted(wanted)
     got = source.headers(numbers)
@@ -80,16 +80,26 @@ def verify(
         if headers[n].parent_hash != headers[n - 1].hash:
             raise ChainMoved(f"block {n} does not extend block {n - 1} (the chain moved)")
     for log in logs:
-        if not _well_formed(log):
-            raise NodeUnavailable(f"a malformed log in the node's answer: {log!r:.300}")
-        header = headers.get(int(log["blockNumber"], 16))
+        header = headers.get(_block_number(log))
         if header is None or header.hash != log["blockHash"].lower() or log.get("removed"):
             raise ChainMoved(f"a log of block {log['blockNumber']} belongs to another branch")
 
 
+def _block_number(log: RawLog) -> int:
+    """The block number of a log whose fields are of the right types and whose numbers are
+    hex; anything else is a garbled answer: transient (``NodeUnavailable``), so the range is
+    fetched again and the indexer does not crash on it."""
+    if _well_formed(log):
+        try:  # the decoder reads these three as numbers: parsed here, before anything is kept
+            int(log["transactionIndex"], 16), int(log["logIndex"], 16)
+            return int(log["blockNumber"], 16)
+        except ValueError:
+            pass
+    raise NodeUnavailable(f"a malformed log in the node's answer: {log!r:.300}")
+
+
 def _well_formed(log: object) -> bool:
-    """A log object with its fields of the right types (a garbled answer is transient: the
-    range is fetched again, the indexer does not crash on it)."""
+    """A log object with its fields of the right types."""
     if not isinstance(log, dict) or not isinstance(log.get("topics"), list):
         return False
     return all(type(log.get(k)) is str for k in LOG_HEX_FIELDS) and all(
