@@ -130,6 +130,16 @@ class Services:
             time.sleep(0.2)
         raise ServiceFailed(f"{url} did not answer {ready} within {timeout:.0f} s: {last}")
 
+    def stop_one(self, name: str, grace: float = STOP_GRACE_S) -> int:
+        """Stop ``name`` alone (SIGTERM, then SIGKILL after ``grace``); its exit code."""
+        service = self._named(name)
+        self.started.remove(service)
+        others, self.started = self.started, [service]
+        try:
+            return self.stop(grace)[name]
+        finally:
+            self.started = others
+
     def stop(self, grace: float = STOP_GRACE_S) -> dict[str, int]:
         """Stop every service, the last started first; how each ended (its exit code, or
         -9 when it had to be killed)."""

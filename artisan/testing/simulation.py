@@ -58,7 +58,7 @@ from artisan.audit.chain_reads import (
     chain_events,
     protocol_abis,
 )
-from artisan.audit.digest import db_digest
+from artisan.audit.digest import db_digest, table_rows
 from artisan.audit.verify import verify
 from artisan.chain.actions import ModelSpec, events_in, register_model
 from artisan.chain.anvil import Anvil, start_anvil
@@ -130,6 +130,7 @@ class Truth:
     restarts: Counter[str] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
     claims: list[tuple[int, str, int]] = field(default_factory=list)
+    due: int = 0  # reward epochs that had to be closed and published when the run settled
 
 
 @dataclass
@@ -465,7 +466,7 @@ def _published(w: World, epoch: int) -> bool:
 
 def settle(w: World, deadline: float) -> None:
     _wait("every accepted execution final on chain", lambda: _outbox_drained(w), deadline, w)
-    due = _epochs_due(w)
+    due = w.truth.due = _epochs_due(w)
     while True:  # mine until each due epoch is closed and its root published and final
         closed = _scalar(w.db, "SELECT count(*) FROM reward_epochs")
         if closed >= due and all(_published(w, e) for e in range(1, due + 1)):
@@ -487,8 +488,18 @@ def settle(w: World, deadline: float) -> None:
             creator.send(w.protocol.distributor.functions.claim(epoch, creator.address,
                                                                 leaf.amount, proof))  # fmt: skip
             w.truth.claims.append((epoch, creator.address.lower(), leaf.amount))
-    w.mine(FINALITY + 1)
-    _wait("the claims indexed and projected", lambda: _caught_up(w), deadline, w)
+    # Nothing sends transactions any more (the executors and the projection service, which
+    # publishes, stop first); the indexer reaches the head, then the projections apply the
+    # rest, as their service's next catch-up would.
+    for name in ("executor-a", "executor-b", "projections", "api"):
+        w.services.stop_one(name)
+    _wait("the indexer at the head", lambda: _indexed(w) >= w.head(), deadline, w)
+    w.services.stop()
+    run_once(w.db, w.protocol.deployment.chain_id)
+
+
+def _indexed(w: World) -> int:
+    return int(_scalar(w.db, "SELECT block_number FROM indexer_checkpoints") or 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,10 +547,26 @@ def check(w: World, clean: Database) -> dict[str, Any]:
     ):  # fmt: skip
         indexer.backfill()
     run_once(clean, d.chain_id)
-    results["events"] = _events(w.db) == _events(clean)
+    ours, theirs = _events(w.db), _events(clean)
+    results["events"] = ours == theirs
+    if ours != theirs:
+        results["events_detail"] = {
+            "stored": len(ours), "chain": len(theirs),
+            "only_stored": [str(e)[:300] for e in sorted(set(ours) - set(theirs))[:3]],
+            "only_chain": [str(e)[:300] for e in sorted(set(theirs) - set(ours))[:3]],
+        }  # fmt: skip
+    differ: dict[str, Any] = {}
     with w.db.connect() as sim, clean.connect() as fresh:
-        differ = [p.name for p in READ_MODELS
-                  if db_digest(sim, p, tip) != db_digest(fresh, p, tip)]  # fmt: skip
+        for p in READ_MODELS:
+            if db_digest(sim, p, tip) == db_digest(fresh, p, tip):
+                continue
+            for spec in p.tables:
+                a, b = set(table_rows(sim, spec, tip)), set(table_rows(fresh, spec, tip))
+                if a != b:
+                    differ[spec.name] = {
+                        "only_stored": [str(r)[:300] for r in sorted(a - b, key=str)[:3]],
+                        "only_chain": [str(r)[:300] for r in sorted(b - a, key=str)[:3]],
+                    }
     results["digests"] = not differ
     results["digests_detail"] = differ
     rewards = RewardConfig(genesis_block=d.start_block, epoch_length=EPOCH_LENGTH,
@@ -551,7 +578,7 @@ def check(w: World, clean: Database) -> dict[str, Any]:
     )  # fmt: skip
     results["verify"] = not mismatches
     results["verify_detail"] = [str(m) for m in mismatches[:5]]
-    due = _epochs_due(w)
+    due = w.truth.due
     closed = int(_scalar(w.db, "SELECT count(*) FROM reward_epochs WHERE to_block <= %s", tip))
     claims = Counter(
         (int(e["args"]["epoch"]), str(e["args"]["account"]).lower())
@@ -594,13 +621,22 @@ def run_seed(seed: int, *, steps: int, budget_s: float, url: str | None) -> dict
             try:
                 with world(params, root, db) as w:
                     w_seen.append(w)
+                    print(json.dumps({"seed": seed, "anvil": w.anvil.rpc_url, "proxy": w.proxy.url,
+                                      "database": db.url, "logs": str(root / "logs")}),
+                          file=sys.stderr, flush=True)  # fmt: skip
                     run_workload(w, t0 + budget_s * 0.45)
                     w.proxy.plan = FaultPlan()  # the faults stop: everything must converge
                     settle(w, t0 + budget_s * 0.85)
-                    w.services.stop()
                     out.update(check(w, make()))
             except SimulationFailed as exc:
                 out["failure"] = str(exc)
+                with contextlib.suppress(Exception), db.connect() as conn:
+                    rows = conn.execute(
+                        "SELECT 'execution', operator, status, count(*) FROM outbox_executions"
+                        " GROUP BY 2, 3 UNION ALL SELECT 'batch', operator, status, count(*)"
+                        " FROM outbox_batches GROUP BY 2, 3 ORDER BY 1, 2, 3"
+                    ).fetchall()
+                    out["outbox"] = [list(map(str, r)) for r in rows]
                 if w_seen:
                     t = w_seen[0].truth
                     out["counts"] = {"accepted": len(t.accepted), "refused": len(t.refused),
