@@ -28,7 +28,9 @@ def emit_command(
     max_items: int = typer.Option(_D.max_items, help="executions per recordBatch"),
     max_wait: float = typer.Option(_D.max_wait, help="seconds a pending execution may wait"),
     max_in_flight: int = typer.Option(_D.max_in_flight, help="batches sent and unmined"),
-    confirmations: int = typer.Option(_D.confirmations, help="blocks before a batch is final"),
+    confirmations: int | None = typer.Option(
+        None, min=1, help="blocks before a batch is final; default ARTISAN_FINALITY_DEPTH"
+    ),
     replace_after: float = typer.Option(_D.replace_after, help="seconds before a fee bump"),
     rebroadcast_after: float = typer.Option(_D.rebroadcast_after, help="seconds between asks"),
     start_block: int | None = typer.Option(None, help="deploy block (default: deployed)"),
@@ -67,7 +69,8 @@ def emit_command(
             start_block = deployment.start_block if start_block is None else start_block
         config = EmitterConfig(
             max_items=max_items, max_wait=max_wait, max_in_flight=max_in_flight,
-            confirmations=confirmations, replace_after=replace_after,
+            confirmations=settings.finality_depth if confirmations is None else confirmations,
+            replace_after=replace_after,
             rebroadcast_after=rebroadcast_after, start_block=start_block,
         )  # fmt: skip
         db = open_database(settings)

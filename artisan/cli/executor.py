@@ -94,7 +94,10 @@ def serve(
                     settings.key("operator"),
                     chain_id=protocol.deployment.chain_id,
                     ledger=protocol.deployment.ledger,
-                    config=EmitterConfig(start_block=protocol.deployment.start_block),
+                    config=EmitterConfig(
+                        start_block=protocol.deployment.start_block,
+                        confirmations=settings.finality_depth,
+                    ),
                     metrics=EmitterMetrics(metrics.registry),
                 )
                 stack.callback(_close_quietly, emitter)

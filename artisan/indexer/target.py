@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from dataclasses import dataclass
-
-import httpx
-import orjson
 
 from artisan.chain.abi.decoder import ContractAbi
 from artisan.chain.anvil import start_anvil
 from artisan.chain.contracts import Deployment, load_artifact
+from artisan.chain.errors import NodeError
+from artisan.chain.jsonrpc import JsonRpc
 from artisan.config import Settings, redact_url
 from artisan.errors import ChainError, ConfigError
+from artisan.retry import Backoff, RetriesExhausted, call_with_retries
 
 DEMO_CHAIN_IDS = 900_000_000  # demo chains get ids from here up
 
@@ -46,20 +47,21 @@ def http_and_ws(url: str) -> tuple[str, str | None]:
     return url, None
 
 
-def node_chain_id(rpc_url: str) -> int:
-    """``eth_chainId`` of the node, or a ChainError saying why it cannot be had."""
-    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-    try:
-        answer = httpx.post(
-            rpc_url,
-            content=orjson.dumps(body),
-            headers={"content-type": "application/json"},
-            timeout=10,
-        )
-        reply = orjson.loads(answer.content)
-        return int(reply["result"], 16)
-    except (httpx.HTTPError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ChainError(f"cannot read the chain id from {redact_url(rpc_url)}: {exc!r}") from exc
+# At start, a node that does not answer for a few seconds is reported, not waited for.
+STARTUP = Backoff(base=0.1, cap=2.0, max_failures=6)
+
+
+def node_chain_id(rpc_url: str, backoff: Backoff | None = None) -> int:
+    """``eth_chainId`` of the node, asked through the one transport: a transient failure (a
+    rate limit, a cut or garbled answer, a node still starting) is retried with backoff, as
+    every later call is; a node that never answers is a ChainError saying why."""
+    with JsonRpc(rpc_url, timeout=10) as rpc:
+        try:
+            answer = call_with_retries(lambda: rpc.call("eth_chainId"), backoff or STARTUP,
+                                       time.sleep, "reading the chain id")  # fmt: skip
+            return int(answer, 16)
+        except (RetriesExhausted, NodeError, TypeError, ValueError) as exc:
+            raise ChainError(f"cannot read the chain id from {redact_url(rpc_url)}: {exc}") from exc
 
 
 def target_of(settings: Settings, rpc_url: str, deployment: Deployment) -> IndexTarget:

@@ -82,7 +82,7 @@ from artisan.storage.database import Database, start_embedded
 from artisan.storage.migrations import migrate
 from artisan.testing import onnx_models
 from artisan.testing.rpc_proxy import FaultPlan, RpcProxy
-from artisan.testing.services import Services, free_port
+from artisan.testing.services import ServiceFailed, Services, free_port
 
 RATES = (0.0, 0.02, 0.05)
 FINALITY = 16  # deeper than the deepest reorg (12), as a real deployment's must be
@@ -465,7 +465,13 @@ def _published(w: World, epoch: int) -> bool:
 
 
 def settle(w: World, deadline: float) -> None:
-    _wait("every accepted execution final on chain", lambda: _outbox_drained(w), deadline, w)
+    def drained() -> bool:  # a batch is final FINALITY blocks deep: time passes, blocks come
+        if _outbox_drained(w):
+            return True
+        w.mine(1)
+        return False
+
+    _wait("every accepted execution final on chain", drained, deadline, w)
     due = w.truth.due = _epochs_due(w)
     while True:  # mine until each due epoch is closed and its root published and final
         closed = _scalar(w.db, "SELECT count(*) FROM reward_epochs")
@@ -628,7 +634,7 @@ def run_seed(seed: int, *, steps: int, budget_s: float, url: str | None) -> dict
                     w.proxy.plan = FaultPlan()  # the faults stop: everything must converge
                     settle(w, t0 + budget_s * 0.85)
                     out.update(check(w, make()))
-            except SimulationFailed as exc:
+            except (SimulationFailed, ServiceFailed) as exc:
                 out["failure"] = str(exc)
                 with contextlib.suppress(Exception), db.connect() as conn:
                     rows = conn.execute(

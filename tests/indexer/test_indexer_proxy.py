@@ -9,6 +9,7 @@ import threading
 import httpx
 import pytest
 
+from artisan.chain.anvil import Anvil
 from artisan.indexer.indexer import Indexer
 from artisan.indexer.rpc import JsonRpcSource
 from artisan.retry import Backoff
@@ -80,3 +81,15 @@ def test_a_plan_is_checked() -> None:
         FaultPlan({"meteor": 0.1})
     with pytest.raises(ValueError, match="sum to at most 1"):
         FaultPlan({"drop": 0.7, "http_429": 0.6})
+
+
+def test_the_chain_id_is_read_through_a_faulty_node(anvil: Anvil) -> None:
+    """At start, the indexer asks the node's chain id: a cut, garbled or refused answer is
+    retried, not a halt (the simulation found `artisan index` exiting on the first one)."""
+    from artisan.indexer.target import node_chain_id
+
+    plan = FaultPlan({"truncated": 0.3, "garbled": 0.2, "http_5xx": 0.2})
+    with RpcProxy(anvil.rpc_url, plan, seed=4) as proxy:
+        for _ in range(5):
+            assert node_chain_id(proxy.url) == 31337
+        assert sum(proxy.faults.values()) >= 3, proxy.faults
