@@ -11,7 +11,7 @@ DASHBOARD_SRC := $(wildcard dashboard/src/*)
 
 .PHONY: all install venv node dashboard browser contracts test test-py test-forge check test-order demo bench bench-gas \
         bench-executor bench-indexer bench-projections bench-emission bench-hostile bench-api bench-catchup gas-report \
-        fuzz fuzz-api clean
+        fuzz fuzz-api simulate clean
 
 all: install contracts
 
@@ -111,6 +111,12 @@ bench-api: install contracts
 # The API under generated queries: 200 per root field (make test runs 8).
 fuzz-api: install contracts
 	ARTISAN_API_FUZZ_EXAMPLES=200 $(PY) -m pytest -q -p no:cacheprovider --timeout=3600 -s tests/graphql/test_graphql_fuzz.py
+
+# The whole system under faults, seed by seed, checked against ground truth (final table and
+# JSON line; artisan/testing/simulation.py). CI runs 20 seeds.
+SEEDS ?= 20
+simulate: install contracts
+	$(PY) -m artisan.testing.simulation --seeds $(SEEDS)
 
 fuzz: install contracts
 	FOUNDRY_FUZZ_RUNS=5000 FOUNDRY_INVARIANT_RUNS=256 FOUNDRY_INVARIANT_DEPTH=100 $(FORGE) test

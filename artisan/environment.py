@@ -9,6 +9,7 @@ deploy` (or the demo, on its own throwaway chain, through ``deploy``) deploys on
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,12 @@ from web3 import Web3
 
 from artisan.chain.anvil import Anvil, start_anvil
 from artisan.chain.contracts import Deployment
+from artisan.chain.jsonrpc import JsonRpc
 from artisan.chain.protocol import Protocol, attach, deploy
 from artisan.chain.signer import Signer, connect
 from artisan.config import Settings, redact_url
 from artisan.errors import ConfigError
+from artisan.retry import STARTUP, call_with_retries
 from artisan.storage.database import Database, open_database
 from artisan.storage.migrations import migrate
 
@@ -57,10 +60,14 @@ class Environment:
                 " ARTISAN_RPC_URL to a node and run `artisan deploy` there first"
             )
         deployment = Deployment.load(path)
-        chain_id = self.w3.eth.chain_id
-        if deployment.chain_id != chain_id or not self.w3.eth.get_code(
-            Web3.to_checksum_address(deployment.ledger)
-        ):
+        # Through the one transport, retried: a service starting while the node hiccups waits
+        # a few seconds for it instead of exiting.
+        with JsonRpc(self.rpc_url, timeout=10) as rpc:
+            chain_id = int(call_with_retries(lambda: rpc.call("eth_chainId"), STARTUP,
+                                             time.sleep, "reading the chain id"), 16)  # fmt: skip
+            code = call_with_retries(lambda: rpc.call("eth_getCode", deployment.ledger, "latest"),
+                                     STARTUP, time.sleep, "reading the ledger's code")  # fmt: skip
+        if deployment.chain_id != chain_id or code in (None, "0x", ""):
             raise ConfigError(
                 f"the deployment file {path} names no ledger on chain {chain_id} at"
                 f" {redact_url(self.rpc_url)}: run `artisan deploy` there first"

@@ -44,6 +44,11 @@ class Backoff:
         return failures > self.max_failures
 
 
+# A service starting up: a node that does not answer within a few seconds is reported, not
+# waited for (a node that answers now and then, as one behind a rate limit does, is waited for).
+STARTUP = Backoff(base=0.1, cap=2.0, max_failures=6)
+
+
 def call_with_retries(
     attempt: Callable[[], T],
     backoff: Backoff,

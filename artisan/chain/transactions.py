@@ -8,6 +8,7 @@ the same intent under a new nonce by mistake."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
@@ -19,6 +20,7 @@ from artisan.chain.errors import NodeError, TransactionRefused
 from artisan.chain.jsonrpc import JsonRpc
 from artisan.config import redact_url
 from artisan.errors import ChainError
+from artisan.retry import STARTUP, call_with_retries
 
 GWEI = 10**9
 
@@ -119,8 +121,11 @@ def replacement(
 
 
 def check_chain(rpc: JsonRpc, chain_id: int) -> None:
-    """Refuse a node that serves another chain than the one we sign for."""
-    node_chain = int(rpc.call("eth_chainId"), 16)
+    """Refuse a node that serves another chain than the one we sign for (a transient failure
+    of the node is retried a few times first: this is asked as a service starts)."""
+    answer = call_with_retries(lambda: rpc.call("eth_chainId"), STARTUP, time.sleep,
+                               "reading the chain id")  # fmt: skip
+    node_chain = int(answer, 16)
     if node_chain != chain_id:
         raise ChainError(f"the node at {redact_url(rpc.url)} is chain {node_chain}, not {chain_id}")
 

@@ -21,7 +21,7 @@ from artisan.chain.errors import NodeError
 from artisan.chain.jsonrpc import JsonRpc
 from artisan.config import Settings, redact_url
 from artisan.errors import ChainError, ConfigError
-from artisan.retry import Backoff, RetriesExhausted, call_with_retries
+from artisan.retry import STARTUP, Backoff, RetriesExhausted, call_with_retries
 
 DEMO_CHAIN_IDS = 900_000_000  # demo chains get ids from here up
 
@@ -45,10 +45,6 @@ def http_and_ws(url: str) -> tuple[str, str | None]:
         if url.startswith(http):
             return url, ws + url[len(http) :]
     return url, None
-
-
-# At start, a node that does not answer for a few seconds is reported, not waited for.
-STARTUP = Backoff(base=0.1, cap=2.0, max_failures=6)
 
 
 def node_chain_id(rpc_url: str, backoff: Backoff | None = None) -> int:
