@@ -27,6 +27,8 @@ from artisan.retry import STARTUP, call_with_retries
 from artisan.storage.database import Database, open_database
 from artisan.storage.migrations import migrate
 
+STARTUP_WAIT_S = 5.0  # a node that does not answer at start is waited for this long
+
 
 @dataclass
 class Environment:
@@ -97,7 +99,11 @@ def open_environment(settings: Settings) -> Iterator[Environment]:
             )
             rpc_url = anvil.rpc_url
         yield Environment(
-            settings=settings, db=db, w3=connect(rpc_url), rpc_url=rpc_url, anvil=anvil
+            settings=settings,
+            db=db,
+            w3=connect(rpc_url, wait_s=STARTUP_WAIT_S),
+            rpc_url=rpc_url,
+            anvil=anvil,
         )
     finally:
         if anvil is not None:
