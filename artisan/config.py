@@ -65,6 +65,31 @@ def _problem(err: Any) -> str:
     return f"ARTISAN_{'.'.join(str(p) for p in err['loc']).upper()}: {message}"
 
 
+def checked_key(raw: str, name: str, dev: bool) -> str:
+    """``raw`` as a normalized private key; a ValueError naming ``name`` (never the value)
+    when it is not one, or when it is one of anvil's public keys outside development mode."""
+    key = _normal_key(raw)
+    if key is None:
+        raise ValueError(f"{name}: must be a 32-byte hex private key")
+    if key in ANVIL_KEYS and not dev:
+        raise ValueError(
+            f"{name}: this is one of anvil's public development keys; anyone can spend"
+            " from it. Use a key of your own, or ARTISAN_DEV=1 on a development chain"
+        )
+    return key
+
+
+def key_from_file(path: Path, name: str, dev: bool) -> str:
+    """The private key in the file at ``path``, checked as a setting's key is; a ConfigError
+    naming ``name`` otherwise (a key is never given on a command line, where `ps` shows it)."""
+    try:
+        return checked_key(path.read_text().strip(), name, dev)
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 class Settings(BaseSettings):
     """Everything Artisan can be configured with. Empty URLs select the embedded defaults."""
 
@@ -184,15 +209,7 @@ class Settings(BaseSettings):
             if raw in (None, ""):
                 values[field] = _DEV_DEFAULTS.get(role) if dev else None
                 continue
-            key = _normal_key(str(raw))
-            if key is None:
-                raise ValueError(f"{env}: must be a 32-byte hex private key")
-            if key in ANVIL_KEYS and not dev:
-                raise ValueError(
-                    f"{env}: this is one of anvil's public development keys; anyone can spend"
-                    " from it. Use a key of your own, or ARTISAN_DEV=1 on a development chain"
-                )
-            values[field] = key
+            values[field] = checked_key(str(raw), env, dev)
         return values
 
     def key(self, role: KeyRole) -> str:

@@ -93,7 +93,10 @@ def register(
     size_class: int = typer.Option(0, help="0..3, selects the ledger's unit rate"),
     remix_share: int = typer.Option(0, help="bps a remix of this model pays up to it"),
     dao: str | None = typer.Option(None, help="ADDR:BPS, a DAO treasury and its share"),
-    owner_key: str | None = typer.Option(None, help="owner's private key (default: deployer)"),
+    owner_key_file: Annotated[
+        Path | None,
+        typer.Option(help="a file holding the owner's private key (default: the deployer's key)"),
+    ] = None,
     max_output_mb: float = typer.Option(256.0, min=0.001, help="this executor's cap on one output"),
     max_run_s: float = typer.Option(30.0, min=0.001, help="this executor's cap on one run"),
 ) -> None:
@@ -103,6 +106,7 @@ def register(
     from artisan.chain.protocol import attach
     from artisan.chain.signer import Signer, connect
     from artisan.cli.common import console, json_line, settings_or_exit
+    from artisan.config import key_from_file
     from artisan.executor.assets import AssetStore, address
     from artisan.executor.model_limits import ModelLimits, save_limits
     from artisan.executor.sessions import check_model
@@ -120,7 +124,11 @@ def register(
         )  # fmt: skip
         w3 = connect(settings.rpc_url)
         protocol = attach(w3, Deployment.load(settings.deployment_file), settings.artifacts_dir)
-        owner = Signer.from_key(w3, owner_key or settings.key("deployer"))
+        owner_key = (
+            settings.key("deployer") if owner_key_file is None
+            else key_from_file(owner_key_file, "--owner-key-file", settings.dev)
+        )  # fmt: skip
+        owner = Signer.from_key(w3, owner_key)
         limits = ModelLimits(int(max_output_mb * 2**20), int(max_run_s * 1e6))
         store = AssetStore(settings.data_dir / "assets")
         asset = store.put(data)

@@ -116,3 +116,42 @@ def test_models_sample_register_list_and_show(
     assert shown["pricing"] == "fixed" and shown["access"] == "public"
     missing = runner.invoke(app, ["models", "show", "999999"], env=env)
     assert missing.exit_code == 1 and "no model 999999" in missing.output
+
+
+@pytest.mark.usefixtures("chain_snapshot")
+def test_models_register_takes_its_owner_key_from_a_file(
+    protocol: Protocol, anvil: Anvil, tmp_path: Path
+) -> None:
+    """The owner's key comes from a file (never the command line, where `ps` shows it), checked
+    as a setting's key is: the model is that key's; anvil's public keys are refused outside
+    development mode, named by the option and never printed."""
+    import secrets
+
+    import httpx
+    from eth_account import Account
+
+    from artisan.config import ANVIL_OPERATOR_KEY
+
+    model_file = tmp_path / "m.onnx"
+    model_file.write_bytes(models.mlp(4, [8], 2, seed=11))
+    deployment = tmp_path / "deployment.json"
+    protocol.deployment.save(deployment)
+    owner = Account.from_key(secrets.token_bytes(32))
+    httpx.post(anvil.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "anvil_setBalance",
+                                    "params": [owner.address, hex(10**20)]})  # fmt: skip
+    key_file = tmp_path / "owner.key"
+    key_file.write_text("0x" + bytes(owner.key).hex() + "\n")
+    env = {"ARTISAN_RPC_URL": anvil.rpc_url, "ARTISAN_DEPLOYMENT_FILE": str(deployment),
+           "ARTISAN_DATA_DIR": str(tmp_path / "data")}  # fmt: skip
+    args = ["models", "register", str(model_file), "--pricing", "fixed:5",
+            "--owner-key-file", str(key_file)]  # fmt: skip
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    model_id = orjson.loads(result.output)["modelId"]
+    assert protocol.registry.functions.getModel(model_id).call()[1] == owner.address
+    key_file.write_text(ANVIL_OPERATOR_KEY)
+    refused = CliRunner().invoke(app, [*args[:4], "fixed:6", *args[5:]],
+                                 env={**env, "ARTISAN_DEV": "0"})  # fmt: skip
+    assert refused.exit_code != 0
+    assert "--owner-key-file" in refused.output and "anvil's public" in refused.output
+    assert ANVIL_OPERATOR_KEY[2:] not in refused.output
