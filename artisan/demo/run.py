@@ -246,7 +246,7 @@ def stage_executor(state: DemoState) -> None:
         )
         for i, (rows, priority) in enumerate([(1, 0), (4, 1), (2, 3), (8, 1)]):
             x = rng.standard_normal((rows, 16), dtype=np.float32)
-            signed = client.sign(user.key, user.address, model_id, {"x": x}, max_cost=WAD // 100,
+            signed = client.sign(user.key, user.address, model_id, {"x": x}, max_cost=WAD // 10,
                                  priority=priority)  # fmt: skip
             receipt = client.submit(signed, npy=i % 2 == 1)
             outputs = client.outputs(receipt)
@@ -279,7 +279,7 @@ def stage_executor(state: DemoState) -> None:
         client.http.close()
     receipts = traffic.receipts
     check(len(receipts) == LOAD_EXECUTIONS and all(
-        int(r["cost"]) <= int(r["quote"]) <= WAD // 100 for r in receipts),
+        int(r["cost"]) <= int(r["quote"]) <= traffic.max_cost for r in receipts),
         "every request of the load ran, each cost within its quote within its maxCost")  # fmt: skip
     check(traffic.fed >= LOAD_EXECUTIONS // 2,
           "most requests took an earlier execution's output as their input")  # fmt: skip

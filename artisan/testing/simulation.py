@@ -313,7 +313,7 @@ def _execute(w: World, clients: dict[str, ExecutorClient], chains: Chains) -> No
     else:
         x = last
         model = w.models[1] if x.shape[1] == 4 else w.models[0]
-    signed = client.sign(key, user, model, {"x": x}, max_cost=WAD // 100,
+    signed = client.sign(key, user, model, {"x": x}, max_cost=WAD // 10,
                          priority=w.rng.randrange(4))  # fmt: skip
     d = w.protocol.deployment
     execution_id = "0x" + eip712.execution_id(signed.request, d.chain_id, d.ledger).hex()
