@@ -90,6 +90,7 @@ async function seriesPanel(body, undo, filter, name) {
         },
       },
     );
+    current.element.querySelector("canvas").dataset.interval = interval;
     fill(body, toggle, current.element);
     body.dataset.state = "ready";
   };
