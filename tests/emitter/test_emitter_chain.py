@@ -397,8 +397,12 @@ def run_emitter_process(
     args = [sys.executable, "-m", "artisan.cli", "emit", "--ledger", d.ledger,
             "--max-items", "4", "--max-wait", "0", "--start-block", str(d.start_block),
             "--until-idle", "--timeout", "30", *extra]  # fmt: skip
-    env = {**os.environ, "ARTISAN_RPC_URL": chain.node.rpc_url, "ARTISAN_DATABASE_URL": db.url,
-           "ARTISAN_FINALITY_DEPTH": "1"}  # a dev chain: final at once
+    env = {
+        **os.environ,
+        "ARTISAN_RPC_URL": chain.node.rpc_url,
+        "ARTISAN_DATABASE_URL": db.url,
+        "ARTISAN_FINALITY_DEPTH": "1",
+    }  # a dev chain: final at once
     return subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
