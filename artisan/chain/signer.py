@@ -28,11 +28,20 @@ def connect(rpc_url: str, timeout: float = 60.0, *, wait_s: float = 0.0) -> Web3
     """web3 on ``rpc_url``; with ``wait_s``, a node still starting is waited for that long."""
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     deadline = time.monotonic() + wait_s
-    while not w3.is_connected():
+    while not _answers(w3):
         if time.monotonic() >= deadline:
             raise ChainError(f"cannot reach a JSON-RPC node at {redact_url(rpc_url)}")
         time.sleep(0.2)
     return w3
+
+
+def _answers(w3: Web3) -> bool:
+    """Whether the node answers; a cut or garbled answer (web3 raises JSONDecodeError and the
+    like there) is a node not answering yet, asked again until the deadline."""
+    try:
+        return bool(w3.is_connected())
+    except Exception:  # any failure of the probe: not connected, for now
+        return False
 
 
 @dataclass
