@@ -113,7 +113,7 @@ fuzz-api: install contracts
 	ARTISAN_API_FUZZ_EXAMPLES=200 $(PY) -m pytest -q -p no:cacheprovider --timeout=3600 -s tests/graphql/test_graphql_fuzz.py
 
 # The whole system under faults, seed by seed, checked against ground truth (final table and
-# JSON line; artisan/testing/simulation.py). CI runs 20 seeds.
+# JSON line; artisan/testing/simulation.py). `make test` runs one seed (tests/test_simulation.py).
 SEEDS ?= 20
 simulate: install contracts
 	$(PY) -m artisan.testing.simulation --seeds $(SEEDS)
