@@ -24,21 +24,13 @@ from strawberry.types import Info
 
 from artisan.graphql import blocks
 from artisan.graphql.session import Session
+from artisan.projections import positions
+from artisan.projections.registry import ALL
 from artisan.storage.service_status import is_stale
 
-MAX_EVENTS_BEHIND = 1_000_000  # a lag is counted up to this many events, then "at least"
-
-_PROJECTIONS = """
-SELECT t.name, t.last_position, extract(epoch FROM t.updated_at)::float8 AS updated,
-       coalesce(
-           (SELECT e.block_number - 1 FROM live_events e
-            WHERE e.chain_id = t.chain_id AND e.position > t.last_position
-            ORDER BY e.position LIMIT 1),
-           (SELECT block_number FROM indexer_checkpoints WHERE chain_id = t.chain_id)) AS block,
-       (SELECT count(*) FROM (SELECT 1 FROM live_events e
-            WHERE e.chain_id = t.chain_id AND e.position > t.last_position
-            LIMIT %(cap)s) ahead) AS behind
-FROM projection_tracking t WHERE t.chain_id = %(chain)s ORDER BY t.name
+_TRACKED = """
+SELECT name, extract(epoch FROM updated_at)::float8 AS updated FROM projection_tracking
+WHERE chain_id = %(chain)s
 """
 _SERVICES = """
 SELECT service, instance, state, details, last_error,
@@ -60,7 +52,7 @@ class ProjectionHealth:
     block: int | None = strawberry.field(description="The highest block it has applied")
     lagBlocks: int | None = strawberry.field(description="Blocks behind the indexer")
     eventsBehind: int = strawberry.field(
-        description=f"Events stored and not yet applied (counted up to {MAX_EVENTS_BEHIND})"
+        description="Event-store positions above its own (removed events included)"
     )
     updatedAt: float = strawberry.field(description="When it last moved, unix seconds")
 
@@ -115,17 +107,20 @@ async def read(session: Session) -> SystemHealth:
         "SELECT block_number FROM indexer_checkpoints WHERE chain_id = %s", (chain,)
     )
     indexed = int(rows[0]["block_number"]) if rows else None
-    projections = [
-        ProjectionHealth(
-            name=str(r["name"]),
-            position=int(r["last_position"]),
-            block=_int(r["block"]),
-            lagBlocks=None if indexed is None or r["block"] is None else indexed - int(r["block"]),
-            eventsBehind=int(r["behind"]),
-            updatedAt=float(r["updated"]),
-        )
-        for r in await session.rows(_PROJECTIONS, {"chain": chain, "cap": MAX_EVENTS_BEHIND})
-    ]
+    # Each projection's lag as `artisan status` and the metrics measure it (positions.LAGS),
+    # for the projections that have run.
+    tracked = {str(r["name"]): float(r["updated"])
+               for r in await session.rows(_TRACKED, {"chain": chain})}  # fmt: skip
+    names = [p.name for p in ALL if p.name in tracked]
+    projections = []
+    for r in await session.rows(positions.LAGS, {"chain": chain, "names": names}):
+        name, position, top, behind = (r[k] for k in r)
+        lag = None if behind is None else max(0, int(behind))
+        projections.append(ProjectionHealth(
+            name=str(name), position=int(position),
+            block=None if indexed is None or lag is None else indexed - lag, lagBlocks=lag,
+            eventsBehind=max(0, int(top) - int(position)), updatedAt=tracked[str(name)],
+        ))  # fmt: skip
     services: list[ServiceHealth] = []
     heads: list[int] = []  # the node's head as each running indexer last saw it
     queues: list[int] = []  # each running executor's queue

@@ -127,7 +127,8 @@ class Lag:
     blocks_behind: int | None  # None before the indexer wrote a checkpoint
 
 
-_LAGS = """
+# Each projection of %(names)s: its name, position, the store's head position, blocks behind.
+LAGS = """
 WITH head AS (
     SELECT coalesce(max(position), 0) AS position FROM events WHERE chain_id = %(chain)s
 ), checkpoint AS (
@@ -149,7 +150,7 @@ ORDER BY n.i
 def lags(conn: psycopg.Connection[Any], chain_id: int, names: Sequence[str]) -> list[Lag]:
     """The lag of each projection in ``names`` (one never run stands at position 0): one
     statement, every read an index lookup."""
-    rows = conn.execute(_LAGS, {"chain": chain_id, "names": list(names)}).fetchall()
+    rows = conn.execute(LAGS, {"chain": chain_id, "names": list(names)}).fetchall()
     return [
         Lag(str(name), int(position), int(head), max(0, int(head) - int(position)),
             None if blocks is None else max(0, int(blocks)))
