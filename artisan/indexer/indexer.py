@@ -45,7 +45,7 @@ T = TypeVar("T")
 
 # Events per append while backfilling: a large fetched range is decoded and written in parts
 # of about this many, so that decoding one part overlaps with writing the one before.
-_WRITE_BATCH_LOGS = 5_000
+_WRITE_BATCH_LOGS = 10_000
 
 
 @dataclass(frozen=True, slots=True)

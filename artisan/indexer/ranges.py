@@ -16,7 +16,7 @@ class RangeSizer:
     # Start small and grow: the density of a chain's logs is unknown until the first answers,
     # and a first query over thousands of dense blocks is fetched whole before anything is
     # written (a few light queries cost little; doubling reaches 10,000 blocks in seven).
-    size: int = 100
+    size: int = 10
     minimum: int = 1
     maximum: int = 100_000
     target_logs: int = 20_000

@@ -85,11 +85,13 @@ _BLOCK_HASH = operator.attrgetter("block_hash")
 def _in_chain_order(events: Sequence[EventRow]) -> bool:
     """Whether (block number, log index) strictly increases: chain order, no repeats.
 
-    Keys are single ints (a log index fits in 31 bits: its column is an integer), not tuples:
-    a tuple per row wakes the garbage collector, which then walks every live row of the batch
-    (ten times the cost of the check itself).
+    Keys are single ints (a log index fits the integer column: -2**31 up to 2**31, the
+    negative ones being request events), not tuples: a tuple per row wakes the garbage
+    collector, which then walks every live row of the batch (ten times the cost of the check
+    itself). Added, not or-ed: a negative index or-ed into the block's bits made every batch
+    with request events look out of order, and sent it down the staging path.
     """
-    keys = [e.block_number << 32 | e.log_index for e in events]
+    keys = [(e.block_number << 32) + e.log_index for e in events]
     return all(map(operator.lt, keys, keys[1:]))
 
 
