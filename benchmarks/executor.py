@@ -16,9 +16,9 @@ executor's own cost, not uvicorn's or a client's.
     anvil's and Postgres's). The same is reported for the 1024-4096-1024 MLP (``small_*``) to
     show where that fixed cost shows.
     Bare and executor run in alternating segments, so that the drift of a shared machine hits
-    both; the executor's rate is its steady state within each burst (a burst's first and last
-    batches are partial ones that continuous load never sees; ``overhead_ratio_with_tail``
-    counts the last one too, ``executor_mean_batch`` is the mean batch size of the bursts).
+    both; the executor's rate is its steady state within each burst (a burst's first batch is
+    a partial one that continuous load never sees); ``executor_mean_batch`` is the bursts'
+    mean batch size.
     ``executor_p50_ms``/``_p95_ms`` are the latencies under that load (96 in flight);
     ``low_load_p50_ms``/``_p95_ms`` of requests sent one at a time (``--quiet``), each
     waiting for the previous one to be recorded.
@@ -161,10 +161,8 @@ def presign(
 class Segment:
     """One burst of requests through the executor, measured in steady state."""
 
-    steady_requests: int  # requests of the batches between the burst's first and last
-    steady_seconds: float  # from the end of the first batch to the end of the last counted one
-    with_tail_requests: int  # requests completed after the first batch, the last one's too
-    with_tail_seconds: float  # from the end of the first batch to the last completion
+    steady_requests: int  # requests completed after the burst's first batch
+    steady_seconds: float  # from the end of the first batch to the last completion
     batches: int
     latencies: list[float]
 
@@ -190,12 +188,8 @@ def drive_executor(service: ExecutorService, requests: Sequence[Presigned], wind
     """Submit every request with at most ``window`` in flight.
 
     A burst starts with a small batch (the first requests are run after the queue delay,
-    before the rest are admitted), and so ends with one (what is left of the burst), which
-    continuous load never sees: the steady rate counts the requests of the batches between the
-    first and the last, over the time from the end of the first to the end of the last of
-    them. (A run of a small batch costs nearly what a full one does on the deep MLP, whose
-    time goes to streaming its weights: a partial batch halves the rate of its run.) The rate
-    with the last batch counted too is kept beside it.
+    before the rest are admitted), which continuous load never sees: the steady rate counts
+    the requests completed after the burst's first batch, over the time since it completed.
     """
     slots = threading.BoundedSemaphore(window)
     finished_at: list[tuple[int, float, float]] = []  # (batch id, completed, latency)
@@ -229,16 +223,13 @@ def drive_executor(service: ExecutorService, requests: Sequence[Presigned], wind
     done_at: dict[int, list[float]] = {}
     for batch, at, _ in finished_at:
         done_at.setdefault(batch, []).append(at)
-    ids = sorted(done_at)
-    first_done = max(done_at[ids[0]])
-    counted = ids[1:-1] or ids[1:]
-    later = [at for batch in ids[1:] for at in done_at[batch]]
+    first = min(done_at)
+    first_done = max(done_at[first])
+    later = [at for batch, times in done_at.items() if batch != first for at in times]
     return Segment(
-        steady_requests=sum(len(done_at[batch]) for batch in counted),
-        steady_seconds=max(max(done_at[batch]) for batch in counted) - first_done,
-        with_tail_requests=len(later),
-        with_tail_seconds=max(later) - first_done,
-        batches=len(ids),
+        steady_requests=len(later),
+        steady_seconds=max(later) - first_done,
+        batches=len(done_at),
         latencies=[lat for _, _, lat in finished_at],
     )
 
@@ -300,7 +291,7 @@ def overhead(
         executor_config = ExecutorConfig(
             batch=BatchPolicy(max_batch_size=BATCH, max_queue_delay_s=0.005), sessions=config
         )
-        bare_batches, bare_s, steady, steady_s, tail, tail_s, batches = 0, 0.0, 0, 0.0, 0, 0.0, 0
+        bare_batches, bare_s, steady, steady_s, batches = 0, 0.0, 0, 0.0, 0
         latencies: list[float] = []
         with open_executor(
             protocol, anvil_url, store, operator=operator, db=db, config=executor_config
@@ -320,8 +311,6 @@ def overhead(
                 bare_batches += count
                 steady += burst.steady_requests
                 steady_s += burst.steady_seconds
-                tail += burst.with_tail_requests
-                tail_s += burst.with_tail_seconds
                 batches += burst.batches
                 latencies += burst.latencies
             quiet_latencies = low_load(service, one_by_one)
@@ -331,7 +320,6 @@ def overhead(
         "executor_rps": round(executor_rps, 2),
         "bare_rps": round(bare_rps, 2),
         "overhead_ratio": round(bare_rps / executor_rps, 3),
-        "overhead_ratio_with_tail": round(bare_rps * tail_s / tail, 3),
         "executor_mean_batch": round(per_round * rounds / batches, 1),
         "executor_p50_ms": round(statistics.median(latencies) * 1e3, 1),
         "executor_p95_ms": percentile(latencies, 0.95),
@@ -447,8 +435,8 @@ def main() -> None:
         )
         figures["model"] = f"deep MLP {args.width}x{args.depth} (one shared weight), batch {BATCH}"
         small = run(models.mlp(1024, [4096], 1024), 1024, args.small_requests, args.quiet)
-        for name in ("executor_rps", "bare_rps", "overhead_ratio", "overhead_ratio_with_tail",
-                     "executor_mean_batch", "executor_p50_ms",
+        for name in ("executor_rps", "bare_rps", "overhead_ratio", "executor_mean_batch",
+                     "executor_p50_ms",
                      "executor_p95_ms", "low_load_p50_ms", "low_load_p95_ms"):  # fmt: skip
             figures[f"small_{name}"] = small[name]
     figures.update(batching(config, args.batching_requests))
