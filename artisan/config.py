@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
     )
     anvil_block_time: float = Field(default=0.0, ge=0, description="0: mine on each transaction")
+    asset_sync: Literal["fsync", "syncfs"] = Field(
+        default="fsync",
+        description="how the executor makes a group of asset files durable: fsync per file and"
+        " directory, or one syncfs(2) per step (only for a data dir on a filesystem of its own)",
+    )
     finality_depth: int = Field(
         default=64, gt=0, description="blocks under the head before a block is final"
     )

@@ -268,6 +268,7 @@ def overhead(
     n: int,
     config: SessionConfig,
     quiet: int,
+    syncfs: bool,
     rounds: int = 4,
 ) -> dict[str, Any]:
     """Executor and bare in alternating segments, so that a shared machine's drift hits both
@@ -276,7 +277,7 @@ def overhead(
     Then ``quiet`` requests one at a time (``low_load``)."""
     per_round = max(3 * BATCH, n // rounds // BATCH * BATCH)
     with tempfile.TemporaryDirectory(prefix="artisan-bench-", dir=_store_dir()) as tmp:
-        store = AssetStore(Path(tmp) / "assets")
+        store = AssetStore(Path(tmp) / "assets", syncfs=syncfs)
         asset = store.put(model)
         model_id = register_model(deployer, protocol, ModelSpec(asset.digest, fixed_price=10**15))
         rng = np.random.default_rng(1)
@@ -405,6 +406,10 @@ def main() -> None:
     parser.add_argument(
         "--quiet", type=int, default=64, help="requests one at a time, small MLP (deep: / 4)"
     )
+    parser.add_argument(
+        "--asset-sync", choices=("fsync", "syncfs"), default="fsync",
+        help="how asset groups are made durable (ARTISAN_ASSET_SYNC; default as shipped)",
+    )  # fmt: skip
     args = parser.parse_args()
     sys.setswitchinterval(0.0005)  # as a serving process does (see scheduler.py)
     config = SessionConfig(prefer_cuda=args.cuda)
@@ -428,7 +433,8 @@ def main() -> None:
 
         def run(model: bytes, width: int, n: int, quiet: int) -> dict[str, Any]:
             return overhead(protocol, node.rpc_url, db, operator.address, users, deployer,
-                            model, width, n, config, quiet)  # fmt: skip
+                            model, width, n, config, quiet,
+                            args.asset_sync == "syncfs")  # fmt: skip
 
         figures.update(
             run(deep_mlp(args.width, args.depth), args.width, args.requests, args.quiet // 4)
@@ -440,6 +446,7 @@ def main() -> None:
                      "executor_p95_ms", "low_load_p50_ms", "low_load_p95_ms"):  # fmt: skip
             figures[f"small_{name}"] = small[name]
     figures.update(batching(config, args.batching_requests))
+    figures["asset_sync"] = args.asset_sync
     figures["measured"] = "in-process (ExecutorService.submit), not over HTTP"
     figures["cpu_count"] = os.cpu_count()
     print(json.dumps(figures))

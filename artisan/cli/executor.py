@@ -79,7 +79,8 @@ def serve(
             beats.start()
             stack.enter_context(beats.reporting())
             protocol = env.protocol()
-            store = AssetStore(settings.data_dir / "assets")
+            store = AssetStore(settings.data_dir / "assets",
+                               syncfs=settings.asset_sync == "syncfs")  # fmt: skip
             service = stack.enter_context(open_executor(
                 protocol, env.rpc_url, store, operator=env.operator().address, db=env.db,
                 config=config, metrics=metrics,

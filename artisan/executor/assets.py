@@ -82,10 +82,12 @@ def address(data: bytes) -> StoredAsset:
 class AssetStore:
     """Files named by CID under ``root/<first digest byte in hex>/``, written atomically."""
 
-    def __init__(self, root: Path, *, syncfs: bool = True) -> None:
+    def __init__(self, root: Path, *, syncfs: bool = False) -> None:
         self.root = root
-        # How a group of writes is made durable (``_write_group``); ``syncfs=False`` forces an
-        # fsync per file and per directory (tests take both ways).
+        # How a group of writes is made durable (``_write_group``): by default an fsync per
+        # file and per directory; ``syncfs=True`` (``ARTISAN_ASSET_SYNC=syncfs``) one syncfs(2)
+        # per step, which also flushes every other writer on that filesystem (a Postgres beside
+        # it, say): only for a store on a filesystem of its own. Tests take both ways.
         self._syncfs = _syncfs() if syncfs else None
         try:
             root.mkdir(parents=True, exist_ok=True)
