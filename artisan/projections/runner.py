@@ -230,6 +230,7 @@ class Runner:
         out: dict[str, int] = {}
         guard = threading.Lock()
         failed = threading.Event()
+        moved: set[str] = set()
 
         def lane(conn: psycopg.Connection[Any]) -> None:
             while not failed.is_set():
@@ -243,11 +244,18 @@ class Runner:
                 except BaseException:
                     failed.set()
                     raise
+                if done.kind != "idle":
+                    statistics.flush(conn)  # its counts published for the check below
+                elif projection.name in moved:
+                    # Its tables analysed here, beside the other lanes' work, rather than all
+                    # of them one after another once every projection is done.
+                    statistics.refresh(conn, [t.name for t in projection.tables])
                 with guard:
                     if done.kind == "idle":
                         out[projection.name] = done.position
                     else:
                         applied.set()
+                        moved.add(projection.name)
                         waiting.append(projection)
 
         if lanes <= 1:
