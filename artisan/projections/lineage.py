@@ -15,9 +15,8 @@ Nodes are ``asset`` (a 0x digest), ``execution`` (its 0x id), ``model`` (a decim
 The edges are stored (``proj_lineage_edges``), one row each with real columns, indexed by
 source and by destination, so that a walk either way is an index lookup per step
 (``lineage_queries``). Set-based like the executions: each statement reads its batch of events
-straight from ``live_events``, the executions once for all four of their edges; a ``feeds``
-edge finds the first producer of an input among the ``output`` edges already stored, else
-among the batch's own executions. ``MemoryLineage`` builds the same edges
+straight from ``live_events``; a ``feeds`` edge finds the first producer of an input among the
+``output`` edges already stored, this batch's included. ``MemoryLineage`` builds the same edges
 event by event, independently, for ``verify``.
 """
 
@@ -40,46 +39,31 @@ TABLE = "proj_lineage_edges"
 _RANGE = "e.chain_id = %(chain)s AND e.position > %(after)s AND e.position <= %(upto)s"
 _INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)})"
 
-# The executions of the batch, read once: their input, output and model edges, and a feeds edge
-# from the first earlier execution (chain order) whose output is this execution's input. That
-# producer is looked up among the output edges already stored (earlier batches, all before
-# this one in chain order, so one found there wins), else among this batch's executions: the
-# statement cannot see the rows it inserts itself.
-_EXECUTED = f"""
-WITH x AS MATERIALIZED (
-    SELECT e.block_number, e.log_index, e.tx_hash, e.args->>'executionId' AS execution_id,
-        e.args->>'inputDigest' AS input_digest, e.args->>'outputDigest' AS output_digest,
-        e.args->>'modelId' AS model_id
-    FROM live_events e
-    WHERE e.event_name = 'InferenceExecuted' AND {_RANGE}
-),
-firsts AS (
-    SELECT DISTINCT ON (output_digest) output_digest, execution_id, block_number, log_index
-    FROM x
-    ORDER BY output_digest, block_number, log_index
-)
-{_INSERT}
-SELECT x.block_number, x.log_index, v.relation, v.src_kind, v.src, v.dst_kind, v.dst, x.tx_hash
-FROM x
+# input, output and model edges of every execution of the batch.
+_EXECUTED = f"""{_INSERT}
+SELECT e.block_number, e.log_index, v.relation, v.src_kind, v.src, v.dst_kind, v.dst, e.tx_hash
+FROM live_events e
 CROSS JOIN LATERAL (VALUES
-    ('input', 'asset', x.input_digest, 'execution', x.execution_id),
-    ('output', 'execution', x.execution_id, 'asset', x.output_digest),
-    ('model', 'model', x.model_id, 'execution', x.execution_id)
+    ('input', 'asset', e.args->>'inputDigest', 'execution', e.args->>'executionId'),
+    ('output', 'execution', e.args->>'executionId', 'asset', e.args->>'outputDigest'),
+    ('model', 'model', e.args->>'modelId', 'execution', e.args->>'executionId')
 ) AS v (relation, src_kind, src, dst_kind, dst)
-UNION ALL
-SELECT x.block_number, x.log_index, 'feeds', 'execution', coalesce(p.src, f.execution_id),
-    'execution', x.execution_id, x.tx_hash
-FROM x
-LEFT JOIN LATERAL (
+WHERE e.event_name = 'InferenceExecuted' AND {_RANGE}
+"""
+
+# feeds: the first earlier execution (chain order) whose output is this execution's input.
+_FEEDS = f"""{_INSERT}
+SELECT e.block_number, e.log_index, 'feeds', 'execution', p.src, 'execution',
+    e.args->>'executionId', e.tx_hash
+FROM live_events e
+CROSS JOIN LATERAL (
     SELECT o.src FROM {TABLE} o
-    WHERE o.dst = x.input_digest AND o.relation = 'output'
-      AND (o.block_number, o.log_index) < (x.block_number, x.log_index)
+    WHERE o.dst = e.args->>'inputDigest' AND o.relation = 'output'
+      AND (o.block_number, o.log_index) < (e.block_number, e.log_index)
     ORDER BY o.dst, o.block_number, o.log_index
     LIMIT 1
-) p ON true
-LEFT JOIN firsts f ON f.output_digest = x.input_digest
-    AND (f.block_number, f.log_index) < (x.block_number, x.log_index)
-WHERE p.src IS NOT NULL OR f.execution_id IS NOT NULL
+) p
+WHERE e.event_name = 'InferenceExecuted' AND {_RANGE}
 """
 
 _REMIX = f"""{_INSERT}
@@ -114,7 +98,8 @@ class LineageProjection:
 
     def apply(self, conn: psycopg.Connection[Any], chain_id: int, after: int, upto: int) -> None:
         params = {"chain": chain_id, "after": after, "upto": upto}
-        for statement in (_EXECUTED, _REMIX, _CITE):
+        # Outputs first: a feeds edge of this batch may find its producer in the same batch.
+        for statement in (_EXECUTED, _FEEDS, _REMIX, _CITE):
             conn.execute(statement, params)
 
     def revert(self, conn: psycopg.Connection[Any], ancestor: int) -> None:
