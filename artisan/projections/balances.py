@@ -166,7 +166,10 @@ FROM (
     LEFT JOIN balance_base b ON b.account = c.account
     WINDOW w AS (PARTITION BY c.account ORDER BY c.block)
 ) r
-LEFT JOIN balance_changes p ON p.account = r.account AND p.block = r.request_block
+-- only the rare rows that set a request: a small hash, not a second sort of the batch
+LEFT JOIN (
+    SELECT account, block, pending, unlock_at FROM balance_changes WHERE pending IS NOT NULL
+) p ON p.account = r.account AND p.block = r.request_block
 """
 
 

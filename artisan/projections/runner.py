@@ -13,7 +13,9 @@ Catching up runs the projections side by side on ``workers`` connections (they w
 disjoint tables, and each step of one projection is one transaction whichever connection runs
 it): each free connection takes the waiting projection that has cost the most so far, so the
 heaviest one is never left to run alone at the end. A projection is stepped by one connection
-at a time, in order.
+at a time, in order. Once a projection that applied events is idle, its lane analyses its
+tables (``statistics.refresh``) while the other lanes go on, instead of one connection analysing
+every written table after all of them are done.
 
 Live, ``service.ProjectionService`` runs it on NOTIFY ``artisan_events`` (sent by the indexer
 when it commits) and on a schedule, whichever comes first. One runner per chain: it holds an
@@ -230,6 +232,7 @@ class Runner:
         out: dict[str, int] = {}
         guard = threading.Lock()
         failed = threading.Event()
+        moved: set[str] = set()
 
         def lane(conn: psycopg.Connection[Any]) -> None:
             while not failed.is_set():
@@ -243,11 +246,18 @@ class Runner:
                 except BaseException:
                     failed.set()
                     raise
+                if done.kind != "idle":
+                    statistics.flush(conn)  # its counts published for the check below
+                elif projection.name in moved:
+                    # Its tables analysed here, beside the other lanes' work, rather than all
+                    # of them one after another once every projection is done.
+                    statistics.refresh(conn, [t.name for t in projection.tables])
                 with guard:
                     if done.kind == "idle":
                         out[projection.name] = done.position
                     else:
                         applied.set()
+                        moved.add(projection.name)
                         waiting.append(projection)
 
         if lanes <= 1:
