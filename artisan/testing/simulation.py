@@ -305,7 +305,9 @@ class Chains:
     last: dict[str, Any] = field(default_factory=dict)
 
 
-def execute_one(w: World, clients: dict[str, ExecutorClient], chains: Chains) -> None:
+def execute_one(w: World, clients: dict[str, ExecutorClient], chains: Chains) -> str:
+    """One signed execution sent to either executor; its outcome, kept in ``w.truth``:
+    ``accepted``, ``refused`` or ``unknown``."""
     user, key = w.rng.choice(w.users)
     name = w.rng.choice(sorted(clients))
     client = clients[name]
@@ -327,15 +329,16 @@ def execute_one(w: World, clients: dict[str, ExecutorClient], chains: Chains) ->
     except ExecutorApiError as exc:
         if exc.status >= 500:
             w.truth.unknown.add(execution_id)
-        else:
-            w.truth.refused.add(execution_id)
-        return
+            return "unknown"
+        w.truth.refused.add(execution_id)
+        return "refused"
     except httpx.HTTPError:  # the executor died under the request: it may or may not run it
         w.truth.unknown.add(execution_id)
-        return
+        return "unknown"
     w.truth.accepted[execution_id] = signed.request
     with contextlib.suppress(ExecutorApiError, httpx.HTTPError):
         chains.last[user] = client.outputs(receipt)["y"]
+    return "accepted"
 
 
 def _send(signer: Signer, fn: Any) -> Any:
@@ -559,6 +562,8 @@ def check(w: World, clean: Database) -> dict[str, Any]:
     missing = sorted(k for k in w.truth.accepted if executed[k] != 1)
     charged_refused = sorted(k for k in w.truth.refused if executed[k])
     results["charged_once"] = not (twice or missing or charged_refused)
+    results["loss"] = {"twice": len(twice), "missing": len(missing),
+                       "refused_but_charged": len(charged_refused)}  # fmt: skip
     results["charged_once_detail"] = {"twice": twice[:5], "missing": missing[:5],
                                       "refused_but_charged": charged_refused[:5]}  # fmt: skip
     with (
