@@ -8,7 +8,8 @@ own). Meanwhile: signed executions at a steady rate through the executors' HTTP 
 kept as ground truth); GraphQL readers, each a closed loop over a few queries with a pause;
 GraphQL subscribers to ``executions`` (graphql-transport-ws), reconnecting when the API
 restarts; a block a second; a reorg every ``--reorg-every`` seconds and a SIGKILL and restart
-of one service every ``--restart-every`` seconds, in turn. Every ``--sample-every`` seconds the
+of one service every ``--restart-every`` seconds (a tenth of the soak, at least 60), in turn.
+Every ``--sample-every`` seconds the
 resident memory and open descriptors of each service and of anvil are read from /proc
 (``process_samples``), and the database's connections from ``pg_stat_activity``.
 
@@ -364,14 +365,15 @@ def run_soak(o: SoakOptions, url: str | None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=None, help="instead of --minutes")
     parser.add_argument("--rate", type=float, default=4.0, help="executions per second")
     parser.add_argument("--readers", type=int, default=2)
     parser.add_argument("--subscribers", type=int, default=2)
     parser.add_argument("--reorg-every", type=float, default=45.0, help="seconds")
-    parser.add_argument("--restart-every", type=float, default=60.0, help="seconds")
+    parser.add_argument("--restart-every", type=float, default=None,
+                        help="seconds (default: a tenth of the soak, at least 60)")  # fmt: skip
     parser.add_argument("--sample-every", type=float, default=None, help="seconds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--url", default=None, help="a Postgres server (default: configured,"
@@ -380,7 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds if args.seconds is not None else 60 * args.minutes
     options = SoakOptions(
         seconds=seconds, rate=args.rate, readers=args.readers, subscribers=args.subscribers,
-        reorg_every=args.reorg_every, restart_every=args.restart_every, seed=args.seed,
+        reorg_every=args.reorg_every, seed=args.seed,
+        # Each service is restarted once in five restarts: it lives half the soak, so that a
+        # long soak fits its memory over long lives, not over warm-ups again and again.
+        restart_every=args.restart_every or max(60.0, seconds / 10),
         sample_every=args.sample_every or min(5.0, max(0.5, seconds / 40)),
     )  # fmt: skip
     result = run_soak(options, args.url or load_settings().database_url or None)
