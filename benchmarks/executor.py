@@ -8,15 +8,20 @@ executor's own cost, not uvicorn's or a client's.
     ``bare_rps``: ``session.run`` on ready 32-row batches, back to back, nothing else;
     ``executor_rps``: pre-signed one-row requests through the whole executor: canonical input
     encoding and digest check, signature recovery, chain reads on a real anvil (nonce, escrow,
-    usage), the quote and escrow hold, input and output assets written to the store (fsync'd),
-    dynamic batching, metering, and the write to the Postgres outbox (group commit).
+    usage), the quote and escrow hold, dynamic batching, metering, and the group commit of
+    input and output assets (made durable once per group) with the Postgres outbox rows.
     ``overhead_ratio = bare_rps / executor_rps`` (goal <= 1.05). The model must be large enough
     that the run dominates: a deep MLP (one shared ``width x width`` weight, ``depth`` layers),
-    since each request costs the executor a fixed ~1-2 ms of CPU whatever the model. The same
-    is reported for the 1024-4096-1024 MLP (``small_*``) to show where that fixed cost shows.
+    since each request costs the executor a fixed ~1.3 ms of CPU whatever the model (its own,
+    anvil's and Postgres's). The same is reported for the 1024-4096-1024 MLP (``small_*``) to
+    show where that fixed cost shows.
     Bare and executor run in alternating segments, so that the drift of a shared machine hits
     both; the executor's rate is its steady state within each burst (a burst's first batch is
-    a partial one that continuous load never sees).
+    a partial one that continuous load never sees); ``executor_mean_batch`` is the bursts'
+    mean batch size.
+    ``executor_p50_ms``/``_p95_ms`` are the latencies under that load (96 in flight);
+    ``low_load_p50_ms``/``_p95_ms`` of requests sent one at a time (``--quiet``), each
+    waiting for the previous one to be recorded.
 (b) Dynamic batching. 64 closed-loop clients send one-row requests to the scheduler (the
     batching layer alone) for the 1024-4096-1024 MLP with max batch 32, then max batch 1:
     ``batching_speedup`` (requests/s ratio) and ``batching_p95_ratio`` (p95 latency, batch 32
@@ -158,7 +163,25 @@ class Segment:
 
     steady_requests: int  # requests completed after the burst's first batch
     steady_seconds: float  # from the end of the first batch to the last completion
+    batches: int
     latencies: list[float]
+
+
+def low_load(service: ExecutorService, requests: Sequence[Presigned]) -> list[float]:
+    """One request at a time, each sent when the last is recorded: the latency of a quiet
+    executor (the batch's queue delay, one run, the group write of one execution)."""
+    latencies = []
+    for item in requests:
+        start = time.perf_counter()
+        service.submit(item.request, item.signature, item.tensors).receipt.result(60)
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The value below which ``fraction`` of ``values`` lie (nearest rank), in ms."""
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1e3, 1)
 
 
 def drive_executor(service: ExecutorService, requests: Sequence[Presigned], window: int) -> Segment:
@@ -197,10 +220,18 @@ def drive_executor(service: ExecutorService, requests: Sequence[Presigned], wind
     done.wait()
     if errors:
         raise errors[0]
-    first = min(batch for batch, _, _ in finished_at)
-    first_done = max(at for batch, at, _ in finished_at if batch == first)
-    later = [at for batch, at, _ in finished_at if batch != first]
-    return Segment(len(later), max(later) - first_done, [lat for _, _, lat in finished_at])
+    done_at: dict[int, list[float]] = {}
+    for batch, at, _ in finished_at:
+        done_at.setdefault(batch, []).append(at)
+    first = min(done_at)
+    first_done = max(done_at[first])
+    later = [at for batch, times in done_at.items() if batch != first for at in times]
+    return Segment(
+        steady_requests=len(later),
+        steady_seconds=max(later) - first_done,
+        batches=len(done_at),
+        latencies=[lat for _, _, lat in finished_at],
+    )
 
 
 class Bare:
@@ -236,11 +267,13 @@ def overhead(
     width: int,
     n: int,
     config: SessionConfig,
+    quiet: int,
     rounds: int = 4,
 ) -> dict[str, Any]:
     """Executor and bare in alternating segments, so that a shared machine's drift hits both
     alike: each executor burst is ``n / rounds`` requests, measured in steady state (see
-    ``drive_executor``); each bare segment runs as many batches as the burst's steady part."""
+    ``drive_executor``); each bare segment runs as many batches as the burst's steady part.
+    Then ``quiet`` requests one at a time (``low_load``)."""
     per_round = max(3 * BATCH, n // rounds // BATCH * BATCH)
     with tempfile.TemporaryDirectory(prefix="artisan-bench-", dir=_store_dir()) as tmp:
         store = AssetStore(Path(tmp) / "assets")
@@ -251,12 +284,14 @@ def overhead(
             rng.standard_normal((1, width), dtype=np.float32) for _ in range(per_round * rounds)
         ]
         warm_rows = [rng.standard_normal((1, width), dtype=np.float32) for _ in range(2 * BATCH)]
+        quiet_rows = [rng.standard_normal((1, width), dtype=np.float32) for _ in range(quiet)]
         signed = presign(protocol, users, model_id, rows)
         warm = presign(protocol, users, model_id, warm_rows)
+        one_by_one = presign(protocol, users, model_id, quiet_rows)
         executor_config = ExecutorConfig(
             batch=BatchPolicy(max_batch_size=BATCH, max_queue_delay_s=0.005), sessions=config
         )
-        bare_batches, bare_s, steady, steady_s = 0, 0.0, 0, 0.0
+        bare_batches, bare_s, steady, steady_s, batches = 0, 0.0, 0, 0.0, 0
         latencies: list[float] = []
         with open_executor(
             protocol, anvil_url, store, operator=operator, db=db, config=executor_config
@@ -276,14 +311,20 @@ def overhead(
                 bare_batches += count
                 steady += burst.steady_requests
                 steady_s += burst.steady_seconds
+                batches += burst.batches
                 latencies += burst.latencies
+            quiet_latencies = low_load(service, one_by_one)
             provider = service.provider
     bare_rps, executor_rps = bare_batches * BATCH / bare_s, steady / steady_s
     return {
         "executor_rps": round(executor_rps, 2),
         "bare_rps": round(bare_rps, 2),
         "overhead_ratio": round(bare_rps / executor_rps, 3),
+        "executor_mean_batch": round(per_round * rounds / batches, 1),
         "executor_p50_ms": round(statistics.median(latencies) * 1e3, 1),
+        "executor_p95_ms": percentile(latencies, 0.95),
+        "low_load_p50_ms": percentile(quiet_latencies, 0.5),
+        "low_load_p95_ms": percentile(quiet_latencies, 0.95),
         "requests": per_round * rounds,
         "provider": provider,
     }
@@ -361,6 +402,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=384, help="timed requests, (a)")
     parser.add_argument("--small-requests", type=int, default=960, help="(a), small MLP")
     parser.add_argument("--batching-requests", type=int, default=3072, help="(b)")
+    parser.add_argument(
+        "--quiet", type=int, default=64, help="requests one at a time, small MLP (deep: / 4)"
+    )
     args = parser.parse_args()
     sys.setswitchinterval(0.0005)  # as a serving process does (see scheduler.py)
     config = SessionConfig(prefer_cuda=args.cuda)
@@ -382,14 +426,18 @@ def main() -> None:
             fund_escrow(deployer, Signer(w3=w3, account=account), protocol, 10**6 * WAD)
             users.append((account.address, key))
 
-        def run(model: bytes, width: int, n: int) -> dict[str, Any]:
+        def run(model: bytes, width: int, n: int, quiet: int) -> dict[str, Any]:
             return overhead(protocol, node.rpc_url, db, operator.address, users, deployer,
-                            model, width, n, config)  # fmt: skip
+                            model, width, n, config, quiet)  # fmt: skip
 
-        figures.update(run(deep_mlp(args.width, args.depth), args.width, args.requests))
+        figures.update(
+            run(deep_mlp(args.width, args.depth), args.width, args.requests, args.quiet // 4)
+        )
         figures["model"] = f"deep MLP {args.width}x{args.depth} (one shared weight), batch {BATCH}"
-        small = run(models.mlp(1024, [4096], 1024), 1024, args.small_requests)
-        for name in ("executor_rps", "bare_rps", "overhead_ratio", "executor_p50_ms"):
+        small = run(models.mlp(1024, [4096], 1024), 1024, args.small_requests, args.quiet)
+        for name in ("executor_rps", "bare_rps", "overhead_ratio", "executor_mean_batch",
+                     "executor_p50_ms",
+                     "executor_p95_ms", "low_load_p50_ms", "low_load_p95_ms"):  # fmt: skip
             figures[f"small_{name}"] = small[name]
     figures.update(batching(config, args.batching_requests))
     figures["measured"] = "in-process (ExecutorService.submit), not over HTTP"

@@ -5,7 +5,7 @@ itself working between simulation runs."""
 from __future__ import annotations
 
 from artisan.storage.database import Database
-from artisan.testing.simulation import CHECKS, Params, run_seed
+from artisan.testing.simulation import CHECKS, LOSSES, Params, run_seed
 
 SEED = 1  # its parameters draw every fault: RPC errors, reorgs and restarts
 
@@ -16,6 +16,8 @@ def test_a_seed_with_every_fault_passes_every_check(pg_server: Database) -> None
     result = run_seed(SEED, steps=40, budget_s=90.0, url=pg_server.url)
     assert result["ok"], result
     assert all(result[check] for check in CHECKS)
+    assert set(result["losses"]) == set(LOSSES)
+    assert not any(result["losses"].values()), result["losses"]
     counts = result["counts"]
     assert counts["accepted"] > 10 and counts["executed_on_chain"] >= counts["accepted"]
     assert counts["rpc_faults"] > 0

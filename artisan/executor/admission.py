@@ -60,6 +60,16 @@ class AdmissionPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Verified:
+    """A request whose signature was checked before its body was parsed (``precheck``), so
+    that admission does not recover its signer a second time."""
+
+    request: InferenceRequest
+    signature: bytes
+    execution_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Admitted:
     """A request that may run: its id, model, bound, quote and the prices behind it."""
 
@@ -116,9 +126,15 @@ class Admission:
         self._count_lock = threading.Lock()
 
     def admit(
-        self, request: InferenceRequest, signature: bytes, tensors: Tensors, input_bytes: int
+        self,
+        request: InferenceRequest,
+        signature: bytes,
+        tensors: Tensors,
+        input_bytes: int,
+        verified: Verified | None = None,
     ) -> Admitted:
-        """Check a request and hold its quote; raises a ``Refused`` or ``InvalidInput``."""
+        """Check a request and hold its quote; raises a ``Refused`` or ``InvalidInput``.
+        ``verified``: this very request and signature, already checked (``verify``)."""
         if request.priority >= PRIORITIES:
             raise BadPriority(f"priority must be 0..{PRIORITIES - 1}, got {request.priority}")
         now = int(self._clock())
@@ -129,8 +145,10 @@ class Admission:
             )
         model, model_cid, session = self._model(request.model_id)
         rows = session.validate(tensors)
-        execution_id = self.verifier.execution_id(request)
-        self.check_signature(request, execution_id, signature)
+        if verified is not None and verified.request is request and verified.signature == signature:
+            execution_id = verified.execution_id
+        else:
+            execution_id = self.verify(request, signature).execution_id
         user = request.user
         if (
             model.access is Access.ALLOWLIST
@@ -217,6 +235,12 @@ class Admission:
         counts as load that admission must foresee."""
         with self._count_lock:
             self._in_flight -= 1
+
+    def verify(self, request: InferenceRequest, signature: bytes) -> Verified:
+        """The request's execution id, once its signature is checked (``check_signature``)."""
+        execution_id = self.verifier.execution_id(request)
+        self.check_signature(request, execution_id, signature)
+        return Verified(request, signature, execution_id)
 
     def check_signature(
         self, request: InferenceRequest, execution_id: bytes, signature: bytes

@@ -260,14 +260,14 @@ class ExecutorApi:
         request = request_from_json(doc["request"])
         signature = hex_bytes(doc["signature"], "signature")
         # The signature first: a body only a signer could send is worth parsing tensors for.
-        self.service.precheck(request, signature)
+        prechecked = self.service.precheck(request, signature)
         inputs = doc["inputs"]
         if not isinstance(inputs, dict) or not inputs:
             raise MalformedRequest("inputs must be a non-empty object of named tensors")
         if len(inputs) > LIMITS.max_tensors:
             raise MalformedRequest(f"{len(inputs)} inputs: at most {LIMITS.max_tensors}")
         tensors: dict[str, Tensor] = {n: from_json(n, v) for n, v in inputs.items()}
-        return self._accepted(self.service.submit(request, signature, tensors))
+        return self._accepted(self.service.submit(request, signature, tensors, verified=prechecked))
 
     def _submit_npy(self, body: bytes, headers: dict[str, str]) -> Ticket:
         raw_request, raw_signature = headers.get(REQUEST_HEADER), headers.get(SIGNATURE_HEADER)
@@ -285,9 +285,11 @@ class ExecutorApi:
         signature = hex_bytes(raw_signature, SIGNATURE_HEADER)
         # Cheapest first: the body's digest and the signature, before any tensor is parsed
         # and before the model is looked up (anyone can send bytes).
-        self.service.precheck(request, signature, hashlib.sha256(body).digest())
+        prechecked = self.service.precheck(request, signature, hashlib.sha256(body).digest())
         tensors = decode_tensors(body, self.service.input_name(request.model_id))
-        return self._accepted(self.service.submit(request, signature, tensors, input_asset=body))
+        return self._accepted(
+            self.service.submit(request, signature, tensors, input_asset=body, verified=prechecked)
+        )
 
     async def get_execution(self, request: Request) -> Response:
         try:

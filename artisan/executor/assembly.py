@@ -39,7 +39,6 @@ class ExecutorConfig:
     estimate: EstimatePolicy = field(default_factory=EstimatePolicy)
     sessions: SessionConfig = field(default_factory=SessionConfig)
     catalog_ttl_s: float = 30.0
-    finishers: int = 8
 
 
 @contextlib.contextmanager
@@ -63,7 +62,7 @@ def open_executor(
     cfg = config or ExecutorConfig()
     d = protocol.deployment
     # Closed in reverse: the scheduler first (queued requests fail, running batches finish),
-    # then the service (finishers, recorder: everything that ran is recorded), then the sink
+    # then the service (the recorder: everything that ran is recorded), then the sink
     # and the chain reader. A part that fails to open closes the parts opened before it.
     with contextlib.ExitStack() as stack:
         views = LedgerViews(protocol, rpc_url)
@@ -100,9 +99,7 @@ def open_executor(
             reservations,
             cfg.admission,
         )
-        service = ExecutorService(
-            admission, GroupRecorder(sink), provider=provider, finishers=cfg.finishers
-        )
+        service = ExecutorService(admission, GroupRecorder(sink, store), provider=provider)
         stack.callback(service.close)
         stack.callback(scheduler.close)
         yield service

@@ -10,9 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import ctypes
 import hashlib
 import os
+import platform
+import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +82,11 @@ def address(data: bytes) -> StoredAsset:
 class AssetStore:
     """Files named by CID under ``root/<first digest byte in hex>/``, written atomically."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, syncfs: bool = True) -> None:
         self.root = root
+        # How a group of writes is made durable (``_write_group``); ``syncfs=False`` forces an
+        # fsync per file and per directory (tests take both ways).
+        self._syncfs = _syncfs() if syncfs else None
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -93,12 +100,25 @@ class AssetStore:
     def put(self, data: bytes) -> StoredAsset:
         """Store ``data`` (idempotent) and return its address."""
         asset = address(data)
-        path = self.root / asset.digest[:1].hex() / asset.cid
-        # An existing copy is kept only if it still hashes right: a put heals a corrupt file.
-        if self._holds(path, asset.digest):
-            return asset
-        self._write_atomically(path, data)
+        self.put_many([(asset, data)])
         return asset
+
+    def put_many(self, assets: Sequence[tuple[StoredAsset, bytes]]) -> None:
+        """Store several assets, each given with its address (``address(data)``, which the
+        caller has already computed), durably and in one group: every file is written and
+        fsynced under a temporary name, then renamed, then each directory that received one
+        is fsynced once. When it returns, all of them survive a crash; a crash before leaves
+        each either absent or whole under its name, never torn. Idempotent, like ``put``."""
+        pending: dict[str, tuple[Path, bytes]] = {}
+        for asset, data in assets:
+            if asset.cid in pending:
+                continue
+            path = self.root / asset.digest[:1].hex() / asset.cid
+            # An existing copy is kept only if it still hashes right: a put heals a corrupt file.
+            if not self._holds(path, asset.digest):
+                pending[asset.cid] = (path, data)
+        if pending:
+            self._write_group(list(pending.values()))
 
     def get(self, cid: str) -> bytes:
         """The asset's bytes, re-hashed against its CID; ``CorruptAsset`` if they differ."""
@@ -135,27 +155,82 @@ class AssetStore:
         except FileNotFoundError:
             return False
 
-    @staticmethod
-    def _write_atomically(path: Path, data: bytes) -> None:
-        # Temp file in the same directory, fsync, rename, fsync the directory: a crash leaves
-        # either no file or the whole file under its name, never a torn one.
-        shard = path.parent
+    def _write_group(self, files: list[tuple[Path, bytes]]) -> None:
+        # Every file is written under a temporary name in its final directory, made durable,
+        # then renamed, and the renames made durable: a crash leaves each asset absent or whole
+        # under its name, never torn. Durable is one syncfs(2) of the store's filesystem per
+        # step where the kernel offers it (two calls per group, however many files), else an
+        # fsync per file and one per directory that took a file (and the root, for a new shard).
+        written: list[tuple[str, Path]] = []
+        directories: set[Path] = set()
         try:
-            shard.mkdir(exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=shard)
+            for path, data in files:
+                shard = path.parent
+                if not shard.is_dir():
+                    shard.mkdir(exist_ok=True)
+                    directories.add(self.root)
+                fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=shard)
+                written.append((tmp_name, path))
+                try:
+                    _write_all(fd, data)
+                    if self._syncfs is None:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+                directories.add(shard)
+            if self._syncfs is not None:
+                self._sync_filesystem()
+            for tmp_name, path in written:
+                os.replace(tmp_name, path)
+            if self._syncfs is not None:
+                self._sync_filesystem()
+            else:
+                for directory in directories:
+                    _fsync_directory(directory)
         except OSError as exc:
-            raise StoreError(f"cannot write into {shard}: {exc}") from exc
+            for tmp_name, _ in written:
+                Path(tmp_name).unlink(missing_ok=True)
+            names = ", ".join(path.name for path, _ in files[:3])
+            more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+            raise StoreError(f"cannot write assets {names}{more}: {exc}") from exc
+
+    def _sync_filesystem(self) -> None:
+        assert self._syncfs is not None
+        fd = os.open(self.root, os.O_RDONLY)
         try:
-            with os.fdopen(fd, "wb") as tmp:
-                tmp.write(data)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp_name, path)
-            dir_fd = os.open(shard, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        except OSError as exc:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise StoreError(f"cannot write asset {path.name}: {exc}") from exc
+            if self._syncfs(fd) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, os.strerror(error))
+        finally:
+            os.close(fd)
+
+
+def _syncfs() -> Callable[[int], int] | None:
+    """libc's ``syncfs(2)``: one call makes everything written to a filesystem durable (an
+    fsync per file and per directory costs ~0.1 ms of CPU each, and a group writes dozens).
+    Only on Linux 5.8 or later: before it, syncfs did not report writeback errors."""
+    if sys.platform != "linux":
+        return None
+    try:
+        major, minor = (int(part) for part in platform.release().split(".")[:2])
+        if (major, minor) < (5, 8):
+            return None
+        function: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
+    except (ValueError, OSError, AttributeError):
+        return None
+    return function
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # os.write may write less than asked (over 2 GiB on Linux, or interrupted): go on.
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,12 +1,14 @@
 """A request's way through the executor, from signed request to recorded execution.
 
 ``submit`` runs in the caller's thread up to the queue: it checks the inputs against the
-signed digest, admits the request (``admission``), stores the input asset and queues the
-tensors in the scheduler. When the batch has run, a finisher thread stores the output asset,
-settles the meter (storage = input asset + output asset bytes; charged = measured clamped to
-the admission bound) and hands the execution to the group recorder; the caller's future
-resolves once it is recorded. Nothing is recorded, so nothing can be charged, for a request
-that is refused or fails to run, and its hold is released.
+signed digest, admits the request (``admission``) and queues the tensors in the scheduler.
+When the batch has run, its completer thread (``batcher``) finishes each request in turn:
+encodes the output asset, settles the meter (storage = input asset + output asset bytes;
+charged = measured clamped to the admission bound) and hands the execution, with its input and
+output assets, to the group recorder, which writes the assets and the execution for a whole
+group at once (``recorder``); the caller's future resolves once both are durable. Nothing is
+stored or recorded, so nothing can be charged, for a request that is refused or fails to run,
+and its hold is released.
 
 A sweeper thread releases the holds of executions that the chain has settled (as the sink
 reports) or whose deadline has passed.
@@ -18,14 +20,14 @@ import hashlib
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
 from artisan.chain.ledger_reads import RegisteredModel
 from artisan.domain.metering import meter_cost, model_price
 from artisan.domain.types import InferenceRequest, Meter
-from artisan.executor.admission import Admission, Admitted
-from artisan.executor.assets import cid_of
+from artisan.executor.admission import Admission, Admitted, Verified
+from artisan.executor.assets import StoredAsset, address, cid_of
 from artisan.executor.batcher import CompletedRun
 from artisan.executor.errors import ExecutorError, RunFailed, RunOverBudget
 from artisan.executor.estimate import clamp
@@ -47,6 +49,15 @@ class Ticket:
     execution_id: bytes
     quote: int
     receipt: Future[Receipt]
+
+
+@dataclass(frozen=True, slots=True)
+class Prechecked:
+    """What ``precheck`` established: the signature (``checked``), and the digest of the
+    input bytes it was given, if any."""
+
+    checked: Verified
+    input_digest: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +98,6 @@ class ExecutorService:
         recorder: GroupRecorder,
         *,
         provider: str,
-        finishers: int = 8,
         sweep_interval_s: float = 0.5,
     ) -> None:
         self.admission = admission
@@ -95,7 +105,6 @@ class ExecutorService:
         self.provider = provider  # the execution provider sessions get
         self.book = ExecutionBook()
         self._limits: dict[str, ModelLimits] = {}
-        self._finishers = ThreadPoolExecutor(finishers, thread_name_prefix="finish")
         self._sweep_interval = sweep_interval_s
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep, name="hold-sweeper", daemon=True)
@@ -107,23 +116,32 @@ class ExecutorService:
         signature: bytes,
         tensors: Tensors,
         input_asset: bytes | None = None,
+        verified: Prechecked | None = None,
     ) -> Ticket:
         """Admit and queue one request; refusals and bad input raise here. ``input_asset`` is
-        the canonical encoding of ``tensors`` when the caller already has it (a .npy upload)."""
+        the canonical encoding of ``tensors`` when the caller already has it (a .npy upload);
+        ``verified`` is what ``precheck`` answered for this request and signature (and, with
+        ``input_asset``, for those very bytes), so nothing it checked is computed again."""
         data = encode_tensors(tensors) if input_asset is None else input_asset
-        digest = hashlib.sha256(data).digest()
+        if verified is not None and verified.input_digest is not None and input_asset is not None:
+            digest = verified.input_digest  # precheck hashed these bytes
+        else:
+            digest = hashlib.sha256(data).digest()
         if digest != request.input_digest:
             raise InputDigestMismatch(
                 f"the inputs hash to 0x{digest.hex()} (sha2-256 of their canonical encoding),"
                 f" but the request signs inputDigest 0x{request.input_digest.hex()}"
             )
         admission = self.admission
-        admitted = admission.admit(request, signature, tensors, len(data))
+        admitted = admission.admit(
+            request, signature, tensors, len(data), None if verified is None else verified.checked
+        )
         execution_id = admitted.execution_id
         limits = self.limits(admitted.model_cid)
         budget = min(admission.estimator.policy.run_budget(admitted.bound), limits.max_run_micros)
+        # The input asset is written with its output, once the request ran (``recorder``).
+        stored_input = StoredAsset(cid_of(digest), digest, len(data))
         try:
-            input_cid = admission.store.put(data).cid
             self.book.put(StatusView(execution_id, Status.QUEUED, quote=admitted.quote))
             queued = admission.scheduler.submit(
                 admitted.model_cid, tensors, request.priority, input_bytes=len(data),
@@ -135,10 +153,10 @@ class ExecutorService:
         finally:
             admission.queued()
         receipt: Future[Receipt] = Future()
+        # Finished in the thread that completes the batch: a few microseconds of Python that
+        # would cost more as a task handed to another thread.
         queued.add_done_callback(
-            lambda ran: self._finishers.submit(
-                self._finish, admitted, input_cid, len(data), ran, receipt
-            )
+            lambda ran: self._finish(admitted, (stored_input, data), ran, receipt)
         )
         return Ticket(execution_id, admitted.quote, receipt)
 
@@ -152,17 +170,17 @@ class ExecutorService:
 
     def precheck(
         self, request: InferenceRequest, signature: bytes, input_digest: bytes | None = None
-    ) -> None:
+    ) -> Prechecked:
         """The checks that need no model and no tensor, made before a body is parsed: the
         signature over the request, and (given the raw input's digest) that the input is what
-        it signs. Anyone can send bytes; only a signer's are worth parsing."""
+        it signs. Anyone can send bytes; only a signer's are worth parsing. The answer goes
+        to ``submit`` with the parsed tensors."""
         if input_digest is not None and input_digest != request.input_digest:
             raise InputDigestMismatch(
                 f"the body hashes to 0x{input_digest.hex()} (sha2-256), but the request signs"
                 f" inputDigest 0x{request.input_digest.hex()}"
             )
-        admission = self.admission
-        admission.check_signature(request, admission.verifier.execution_id(request), signature)
+        return Prechecked(self.admission.verify(request, signature), input_digest)
 
     def execute(
         self, request: InferenceRequest, signature: bytes, tensors: Tensors, timeout: float = 60
@@ -208,38 +226,36 @@ class ExecutorService:
         return self.recorder.sink.status(execution_id)
 
     def close(self) -> None:
-        """Stop sweeping, finish what is running and record it (the scheduler is the
-        caller's to close first)."""
+        """Stop sweeping and record what ran (the scheduler is the caller's to close first:
+        its batches finish, and their requests are handed to the recorder, as it closes)."""
         self._stop.set()
         self._sweeper.join()
-        self._finishers.shutdown(wait=True)
         self.recorder.close()
 
     def _finish(
         self,
         admitted: Admitted,
-        input_cid: str,
-        input_size: int,
+        input_asset: tuple[StoredAsset, bytes],
         ran: Future[CompletedRun],
         receipt: Future[Receipt],
     ) -> None:
         execution_id = admitted.execution_id
         try:
             execution = ran.result()
-            completed = self._complete(admitted, input_cid, input_size, execution)
+            completed, output_asset = self._complete(admitted, input_asset[0], execution)
         except Exception as exc:
             error = exc if isinstance(exc, ExecutorError) else RunFailed(f"{exc!r}")
             if not isinstance(exc, ExecutorError):
                 log.exception("finishing execution 0x%s failed", execution_id.hex())
             self._fail(execution_id, error, receipt)
             return
-        recorded = self.recorder.submit(completed)
+        recorded = self.recorder.submit(completed, (input_asset, output_asset))
         recorded.add_done_callback(lambda done: self._recorded(completed, done, receipt))
 
     def _complete(
-        self, admitted: Admitted, input_cid: str, input_size: int, execution: CompletedRun
-    ) -> Completed:
-        store = self.admission.store
+        self, admitted: Admitted, input_asset: StoredAsset, execution: CompletedRun
+    ) -> tuple[Completed, tuple[StoredAsset, bytes]]:
+        input_size = input_asset.size
         output = encode_tensors(execution.outputs)
         # The meter's storage is exactly the two assets' sizes, whatever the scheduler assumed.
         measured = replace(execution.meter, storage_bytes=input_size + len(output))
@@ -256,18 +272,18 @@ class ExecutorService:
                 f" over the {allowance} bytes this request was quoted for: nothing is stored"
                 " or charged"
             )
-        asset = store.put(output)
+        asset = address(output)
         charged = clamp(measured, admitted.bound)
         terms, request = admitted.terms, admitted.request
         base = model_price(terms, admitted.prior_count)
         cost = meter_cost(admitted.rates, terms.size_class, base, charged, request.priority)
-        return Completed(
+        completed = Completed(
             execution_id=admitted.execution_id,
             request=request,
             signature=admitted.signature,
             model_cid=admitted.model_cid,
-            input_cid=input_cid,
-            output_cid=cid_of(asset.digest),
+            input_cid=input_asset.cid,
+            output_cid=asset.cid,
             output_digest=asset.digest,
             meter=charged,
             measured=measured,
@@ -278,6 +294,7 @@ class ExecutorService:
             batch=execution.batch,
             provider=execution.provider,
         )
+        return completed, (asset, output)
 
     def _recorded(self, ex: Completed, done: Future[None], receipt: Future[Receipt]) -> None:
         error = done.exception()

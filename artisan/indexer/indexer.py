@@ -33,6 +33,7 @@ from artisan.indexer.source import ChainSource, HeadSignal
 from artisan.retry import Backoff, call_with_retries
 from artisan.storage import statistics
 from artisan.storage.chain_records import Checkpoint, EventRow, ReorgRecord
+from artisan.storage.copy_text import event_copy_text
 from artisan.storage.database import Database
 from artisan.storage.event_store import EventStore
 from artisan.storage.writer_lock import (
@@ -45,7 +46,7 @@ T = TypeVar("T")
 
 # Events per append while backfilling: a large fetched range is decoded and written in parts
 # of about this many, so that decoding one part overlaps with writing the one before.
-_WRITE_BATCH_LOGS = 5_000
+_WRITE_BATCH_LOGS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,10 +220,11 @@ class Indexer:
         return fetched
 
     def _decode_finalized(self, fetched: FetchedRange) -> Iterator[Batch]:
-        """Decode a fetched range part by part (on the decode thread): the writer appends one
-        part while the next is decoded."""
+        """Decode a fetched range part by part, and encode each for COPY (on the decode thread):
+        the writer appends one part while the next is decoded."""
         for i, part in enumerate(split_range(fetched, _WRITE_BATCH_LOGS)):
-            yield Batch(part, self._rows(part), continues=i > 0)
+            rows = self._rows(part)
+            yield Batch(part, rows, continues=i > 0, copy_text=event_copy_text(rows))
 
     def _backfill_finalized(self, last: int, head: int) -> None:
         """Append finalized ranges up to ``last``, fetched ahead of the writes."""
@@ -239,8 +241,9 @@ class Indexer:
                 new = Checkpoint(fetched.last, fetched.headers[fetched.last].hash)
                 headers = list(fetched.headers.values())
                 result = self.store.append(
-                    tip, new, headers, batch.rows, head - self.finality_depth
-                )
+                    tip, new, headers, batch.rows, head - self.finality_depth,
+                    copy_text=batch.copy_text,
+                )  # fmt: skip
                 self.checkpoint = new
                 self._on_progress(Progress("append", new, head, events=result.inserted))
 

@@ -31,6 +31,7 @@ class Batch:
     fetched: FetchedRange
     rows: list[EventRow]
     continues: bool = False
+    copy_text: bytes | None = None  # the rows encoded for COPY (``event_copy_text``)
 
 
 class _End:

@@ -14,9 +14,10 @@ class RangeSizer:
     """
 
     # Start small and grow: the density of a chain's logs is unknown until the first answers,
-    # and a first query over thousands of dense blocks is fetched whole before anything is
-    # written (a few light queries cost little; doubling reaches 10,000 blocks in seven).
-    size: int = 100
+    # and the first query is fetched whole before anything is written (the writer waits on
+    # it: 100 blocks of 1,500 logs each kept it idle for a second). A few light queries cost
+    # little; doubling reaches 10,000 blocks in ten.
+    size: int = 10
     minimum: int = 1
     maximum: int = 100_000
     target_logs: int = 20_000

@@ -73,13 +73,23 @@ class RequestEvents:
         return dataclasses.replace(fetched, calldata=calldata)
 
     def rows(self, rows: Sequence[EventRow], calldata: Mapping[str, str]) -> list[EventRow]:
-        """``rows`` with a ``RequestSigned`` row before each outcome whose item decoded."""
+        """``rows`` (in chain order) with a ``RequestSigned`` row for each outcome whose item
+        decoded, in chain order too: a block's requests, in their outcomes' order, before its
+        logs (so the store can copy the batch as it is, without sorting it)."""
         if not calldata:
             return list(rows)
         out: list[EventRow] = []
+        requests: list[EventRow] = []
+        block_start = 0  # where the current block's logs start in ``out``
+        block = None
         items: list[ItemFields] = []
         tx, k = None, 0
         for row in rows:
+            if row.block_hash != block:
+                if requests:  # the block before: its requests go before its logs
+                    out[block_start:block_start] = requests
+                    requests = []
+                block, block_start = row.block_hash, len(out)
             if row.address == self.ledger and row.topics and row.topics[0] in _OUTCOMES:
                 if row.tx_hash != tx:
                     tx, k = row.tx_hash, 0
@@ -87,9 +97,11 @@ class RequestEvents:
                 if k < len(items):
                     request = _request_row(row, items[k])
                     if request is not None:
-                        out.append(request)
+                        requests.append(request)
                 k += 1
             out.append(row)
+        if requests:
+            out[block_start:block_start] = requests
         return out
 
 

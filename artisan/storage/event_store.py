@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.copy import QueuedLibpqWriter
 
 from artisan.errors import StorageError
 from artisan.storage.chain_records import (
@@ -30,7 +29,6 @@ NOTIFY_CHANNEL = "artisan_events"
 # Sent by the projection runner in each transaction that moves a projection (payload: JSON with
 # chain, projection, kind "apply" or "revert", position): delivered when it commits.
 PROJECTED_CHANNEL = "artisan_projected"
-_COPY_CHUNK = 1_000  # rows per COPY buffer: Postgres parses one while the next is built
 
 _STAGING_COLUMNS = (
     "chain_id, block_number, block_hash, block_timestamp, tx_hash, tx_index, log_index,"
@@ -85,11 +83,13 @@ _BLOCK_HASH = operator.attrgetter("block_hash")
 def _in_chain_order(events: Sequence[EventRow]) -> bool:
     """Whether (block number, log index) strictly increases: chain order, no repeats.
 
-    Keys are single ints (a log index fits in 31 bits: its column is an integer), not tuples:
-    a tuple per row wakes the garbage collector, which then walks every live row of the batch
-    (ten times the cost of the check itself).
+    Keys are single ints (a log index fits the integer column: -2**31 up to 2**31, the
+    negative ones being request events), not tuples: a tuple per row wakes the garbage
+    collector, which then walks every live row of the batch (ten times the cost of the check
+    itself). Added, not or-ed: a negative index or-ed into the block's bits made every batch
+    with request events look out of order, and sent it down the staging path.
     """
-    keys = [e.block_number << 32 | e.log_index for e in events]
+    keys = [(e.block_number << 32) + e.log_index for e in events]
     return all(map(operator.lt, keys, keys[1:]))
 
 
@@ -145,10 +145,14 @@ class EventStore:
         blocks: Sequence[BlockHeader],
         events: Sequence[EventRow],
         finalized_upto: int,
+        *,
+        copy_text: bytes | None = None,
     ) -> AppendResult:
         """Store a verified range's blocks and events and move the checkpoint, atomically.
 
         Every event's block must be among ``blocks``: an event takes its block's incarnation.
+        ``copy_text``: the events already encoded (``event_copy_text(events)``), as a
+        backfill does on its decode thread, off the writer's path.
         """
         if not {b.hash for b in blocks}.issuperset(map(_BLOCK_HASH, events)):
             raise ValueError("an event's block is missing from the blocks appended with it")
@@ -173,12 +177,12 @@ class EventStore:
             fresh = len(incarnations) == len(blocks) and not any(i for (i,) in incarnations)
             inserted = 0
             if events and fresh and _in_chain_order(events):
-                self._copy(_COPY_EVENTS, events)
+                self._copy(_COPY_EVENTS, events, copy_text)
                 inserted = len(events)
             elif events:
                 # Room to sort a large batch by chain order in memory rather than on disk.
                 conn.execute("SET LOCAL work_mem = '64MB'")
-                self._copy(_COPY_STAGING, events)
+                self._copy(_COPY_STAGING, events, copy_text)
                 inserted = conn.execute(_INSERT_EVENTS).rowcount
             conn.execute(
                 "UPDATE blocks SET finalized = true WHERE chain_id = %s AND number <= %s"
@@ -251,11 +255,13 @@ class EventStore:
             detected_at=detected_at,
         )
 
-    def _copy(self, statement: str, events: Sequence[EventRow]) -> None:
-        # A queued writer sends on a thread of its own: the next chunk is encoded meanwhile.
-        with self.conn.cursor() as cur, cur.copy(statement, writer=QueuedLibpqWriter(cur)) as cp:
-            for start in range(0, len(events), _COPY_CHUNK):
-                cp.write(event_copy_text(events[start : start + _COPY_CHUNK]))
+    def _copy(self, statement: str, events: Sequence[EventRow], text: bytes | None) -> None:
+        # One write of the whole batch: the driver sends it in large buffers and waits on the
+        # socket without the GIL. (A queued writer thread, chunk by chunk, cost a GIL handoff
+        # per chunk while the decode thread was busy: more than the overlap it bought.)
+        data = event_copy_text(events) if text is None else text
+        with self.conn.cursor() as cur, cur.copy(statement) as cp:
+            cp.write(data)
 
     def _move_checkpoint(self, expected: Checkpoint, new: Checkpoint) -> None:
         cur = self.conn.execute(

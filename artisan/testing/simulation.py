@@ -562,10 +562,9 @@ def check(w: World, clean: Database) -> dict[str, Any]:
     missing = sorted(k for k in w.truth.accepted if executed[k] != 1)
     charged_refused = sorted(k for k in w.truth.refused if executed[k])
     results["charged_once"] = not (twice or missing or charged_refused)
-    results["loss"] = {"twice": len(twice), "missing": len(missing),
-                       "refused_but_charged": len(charged_refused)}  # fmt: skip
     results["charged_once_detail"] = {"twice": twice[:5], "missing": missing[:5],
                                       "refused_but_charged": charged_refused[:5]}  # fmt: skip
+    lost = [k for k in w.truth.accepted if executed[k] == 0]
     with (
         JsonRpcSource(w.anvil.rpc_url) as source,
         Indexer(clean, source, d.chain_id, protocol_abis(d, protocol.artifacts),
@@ -575,6 +574,8 @@ def check(w: World, clean: Database) -> dict[str, Any]:
     run_once(clean, d.chain_id)
     ours, theirs = _events(w.db), _events(clean)
     results["events"] = ours == theirs
+    stored_keys = Counter((e[0], e[2]) for e in ours)
+    duplicates = sum(n - 1 for n in stored_keys.values())
     if ours != theirs:
         results["events_detail"] = {
             "stored": len(ours), "chain": len(theirs),
@@ -603,6 +604,9 @@ def check(w: World, clean: Database) -> dict[str, Any]:
         distributor=DistributorReader(w.anvil.rpc_url, d, protocol.artifacts),
     )  # fmt: skip
     results["verify"] = not mismatches
+    bad_roots = [
+        m for m in mismatches if m.kind in ("reward_root", "reward_total", "reward_publication")
+    ]
     results["verify_detail"] = [str(m) for m in mismatches[:5]]
     due = w.truth.due
     closed = int(_scalar(w.db, "SELECT count(*) FROM reward_epochs WHERE to_block <= %s", tip))
@@ -627,6 +631,13 @@ def check(w: World, clean: Database) -> dict[str, Any]:
         "ws_drops": sum(n for k, n in w.proxy.faults.items() if k.startswith("ws_")),
         "head": tip,
     }  # fmt: skip
+    results["losses"] = {
+        "divergent": int(not (results["events"] and results["digests"] and results["graphql"])),
+        "lost": len(lost) + len(set(theirs) - set(ours)),
+        "double_charged": len(twice) + len(charged_refused),
+        "duplicates": duplicates + len(set(ours) - set(theirs)),
+        "bad_roots": len(bad_roots),
+    }  # fmt: skip
     results["reorg_depths"] = w.truth.reorgs
     results["restarted"] = dict(w.truth.restarts)
     results["actions"] = dict(w.truth.actions)
@@ -634,6 +645,7 @@ def check(w: World, clean: Database) -> dict[str, Any]:
 
 
 CHECKS = ("charged_once", "events", "digests", "verify", "rewards", "graphql")
+LOSSES = ("divergent", "lost", "double_charged", "duplicates", "bad_roots")
 
 
 def run_seed(seed: int, *, steps: int, budget_s: float, url: str | None) -> dict[str, Any]:
@@ -715,6 +727,8 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {"seeds": len(results), "passed": len(results) - len(failed),
                                "failed": failed,
                                "max_seconds": max(r["seconds"] for r in results)}  # fmt: skip
+    for key in LOSSES:
+        summary[key] = sum(r.get("losses", {}).get(key, 0) for r in results)
     for key in ("accepted", "executed_on_chain", "reorgs", "restarts", "rpc_faults"):
         summary[key] = sum(r.get("counts", {}).get(key, 0) for r in results)
     print(json.dumps(summary))

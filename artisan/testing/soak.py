@@ -346,7 +346,7 @@ def run_soak(o: SoakOptions, url: str | None) -> dict[str, Any]:
                 settle(w, time.monotonic() + max(180.0, o.seconds / 2))
                 results = check(w, make())
                 out["checks"] = {c: bool(results[c]) for c in CHECKS}
-                out["loss"] = {**results["loss"], "not_projected": _not_projected(w)}
+                out["loss"] = {**results["losses"], "not_projected": _not_projected(w)}
                 out["chain"] = {k: results["counts"][k] for k in ("executed_on_chain", "events",
                                                                   "epochs", "head")}  # fmt: skip
     except (SimulationFailed, ServiceFailed) as exc:

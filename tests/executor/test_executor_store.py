@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
 
 import pytest
 from multiformats import CID, multihash
 
 from artisan.executor.assets import AssetStore, address, cid_of, digest_of
-from artisan.executor.errors import AssetNotFound, CorruptAsset, InvalidCid
+from artisan.executor.errors import AssetNotFound, CorruptAsset, InvalidCid, StoreError
 
 
 def test_put_get_round_trip(store: AssetStore) -> None:
@@ -62,3 +64,46 @@ def test_missing_and_invalid_cids(store: AssetStore) -> None:
             store.get(bad)
     with pytest.raises(InvalidCid):
         cid_of(b"short")
+
+
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync"])
+def test_a_group_of_puts_stores_each_asset_once(tmp_path: Path, syncfs: bool) -> None:
+    """put_many stores every asset of a group (a repeated one once) under its CID, readable
+    back, with no temp file left, whichever way the group is made durable; a second put of the
+    same group changes nothing."""
+    store = AssetStore(tmp_path / "assets", syncfs=syncfs)
+    data = [bytes([i]) * (100 + i) for i in range(40)]
+    group = [(address(d), d) for d in data + data[:5]]
+    store.put_many(group)
+    files = {p.name for p in store.root.rglob("*") if p.is_file()}
+    assert files == {address(d).cid for d in data}
+    assert all(store.get(address(d).cid) == d for d in data)
+    store.put_many(group)
+    assert {p.name for p in store.root.rglob("*") if p.is_file()} == files
+
+
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync"])
+def test_a_failed_group_leaves_no_temp_file(
+    tmp_path: Path, syncfs: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rename that fails midway raises StoreError naming the assets; no temp file is left,
+    and what a retry writes is whole."""
+    store = AssetStore(tmp_path / "assets", syncfs=syncfs)
+    data = [bytes([i]) * 50 for i in range(6)]
+    group = [(address(d), d) for d in data]
+    real_replace, calls = os.replace, []
+
+    def failing_replace(src: str, dst: str) -> None:
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(StoreError, match="No space left"):
+        store.put_many(group)
+    monkeypatch.setattr(os, "replace", real_replace)
+    names = {p.name for p in store.root.rglob("*") if p.is_file()}
+    assert not any(name.startswith(".tmp-") for name in names) and len(names) == 2
+    store.put_many(group)
+    assert all(store.get(address(d).cid) == d for d in data)
