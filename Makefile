@@ -11,7 +11,7 @@ DASHBOARD_SRC := $(wildcard dashboard/src/*)
 
 .PHONY: all install venv node dashboard browser contracts test test-py test-forge check test-order demo bench bench-gas \
         bench-executor bench-indexer bench-projections bench-emission bench-hostile bench-api bench-catchup gas-report \
-        fuzz fuzz-api simulate clean
+        fuzz fuzz-api simulate soak clean
 
 all: install contracts
 
@@ -117,6 +117,14 @@ fuzz-api: install contracts
 SEEDS ?= 20
 simulate: install contracts
 	$(PY) -m artisan.testing.simulation --seeds $(SEEDS)
+
+# A bounded soak, not in `make test` nor CI: the whole system for MINUTES minutes at a steady load
+# (signed executions, GraphQL readers and subscribers, reorgs, SIGKILLed and restarted services);
+# throughput, p99 latencies, memory growth per process per hour, descriptors, connections, and
+# every accepted execution on chain once and projected (final JSON line; artisan/testing/soak.py).
+MINUTES ?= 10
+soak: install contracts
+	$(PY) -m artisan.testing.soak --minutes $(MINUTES)
 
 fuzz: install contracts
 	FOUNDRY_FUZZ_RUNS=5000 FOUNDRY_INVARIANT_RUNS=256 FOUNDRY_INVARIANT_DEPTH=100 $(FORGE) test

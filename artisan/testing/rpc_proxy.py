@@ -21,17 +21,24 @@ The kinds are the ways real nodes and the load balancers in front of them fail:
 - ``garbled``: well-formed JSON of the wrong shape: a number where hex is due (the head, a
   block's number, a log's block number), a transaction that is a string.
 
+A websocket upgrade on the same port is tunnelled to the node's websocket (``ws_faults``: the
+indexer's newHeads), and each connection draws, from a generator of its own, at most one way to
+drop it (``ws_rates``: ``ws_close``, ``ws_stall``, ``ws_cut``) after 0..``ws_max_heads`` of the
+node's messages beyond the subscription's answer.
+
 ``faults`` counts what was injected by kind. The draws are deterministic for a seed and a
-sequence of requests; with concurrent clients the order of requests, and so the mapping of
-draws to requests, is what the scheduler makes it. Not yet: a dropping websocket (the indexer's
-newHeads).
+sequence of requests (and of websocket connections); with concurrent clients the order of
+requests, and so the mapping of draws to requests, is what the scheduler makes it. A client
+that goes away mid-request is counted in ``disconnects``, not printed.
 """
 
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,31 +47,41 @@ from typing import Any
 import httpx
 import orjson
 
+from artisan.testing.ws_faults import WS_KINDS, Tunnels, WsDrop, tunnel
+
 KINDS = ("http_429", "http_5xx", "rpc_error", "drop", "lost_answer", "truncated", "too_many",
          "stale_latest", "latency", "lagging", "garbled")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class FaultPlan:
-    """Probability of each fault kind per request (their sum at most 1), and its bounds."""
+    """Probability of each fault kind per request (their sum at most 1), of each websocket
+    fault kind per websocket connection (likewise), and their bounds."""
 
     rates: dict[str, float] = field(default_factory=dict)
     stale_blocks: int = 3
     max_latency_s: float = 0.05
     lag_blocks: int = 3
     lag_requests: int = 6
+    ws_rates: dict[str, float] = field(default_factory=dict)
+    ws_max_heads: int = 3
+    ws_max_stall_s: float = 1.0
 
     def __post_init__(self) -> None:
-        unknown = set(self.rates) - set(KINDS)
-        if unknown:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
-        if any(r < 0 for r in self.rates.values()) or sum(self.rates.values()) > 1:
-            raise ValueError("fault rates are probabilities that sum to at most 1")
+        for rates, known in ((self.rates, KINDS), (self.ws_rates, WS_KINDS)):
+            unknown = set(rates) - set(known)
+            if unknown:
+                raise ValueError(
+                    f"unknown fault kinds {sorted(unknown)}; known: {', '.join(known)}"
+                )
+            if any(r < 0 for r in rates.values()) or sum(rates.values()) > 1:
+                raise ValueError("fault rates are probabilities that sum to at most 1")
 
     @classmethod
-    def uniform(cls, total: float, **bounds: Any) -> FaultPlan:
-        """Every kind at ``total / len(KINDS)``."""
-        return cls({k: total / len(KINDS) for k in KINDS}, **bounds)
+    def uniform(cls, total: float, ws: float = 0.0, **bounds: Any) -> FaultPlan:
+        """Every kind at ``total / len(KINDS)``; every websocket kind at ``ws / len(WS_KINDS)``."""
+        return cls({k: total / len(KINDS) for k in KINDS},
+                   ws_rates={k: ws / len(WS_KINDS) for k in WS_KINDS}, **bounds)  # fmt: skip
 
 
 class RpcProxy:
@@ -74,18 +91,22 @@ class RpcProxy:
         self.upstream, self.plan = upstream, plan
         self.faults: Counter[str] = Counter()
         self.requests = 0
+        self.disconnects = 0  # clients gone mid-request (their resets are not errors here)
         self._rng = random.Random(seed)
+        self._ws_rng = random.Random(f"ws-{seed}")  # apart: HTTP draws stay as they were
         self._lagging: tuple[int, int] | None = None  # (last request, its head) of a lag
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=60, headers={"content-type": "application/json"})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
+        self.tunnels = Tunnels()
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
+        self._server.proxy = self
         self._thread = threading.Thread(target=self._server.serve_forever, name="rpc-proxy",
                                         daemon=True)  # fmt: skip
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def close(self) -> None:
+        self.tunnels.close()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(10)
@@ -109,6 +130,29 @@ class RpcProxy:
                     return kind, extra
                 x -= rate
             return None, extra
+
+    def draw_ws(self) -> WsDrop | None:
+        """How the next websocket connection is dropped (None: it is not)."""
+        with self._lock:
+            x, after, stall = (self._ws_rng.random() for _ in range(3))
+            plan = self.plan
+            for kind in WS_KINDS:
+                rate = plan.ws_rates.get(kind, 0.0)
+                if x < rate:
+                    self.faults[kind] += 1
+                    heads = int(after * (plan.ws_max_heads + 1))
+                    return WsDrop(kind, 1 + heads, stall * plan.ws_max_stall_s)
+                x -= rate
+            return None
+
+    def count_disconnect(self) -> None:
+        with self._lock:
+            self.disconnects += 1
+
+    def node_address(self) -> tuple[str, int]:
+        """The node's host and port, where its websocket is (anvil serves both on one)."""
+        parts = urllib.parse.urlsplit(self.upstream)
+        return parts.hostname or "127.0.0.1", parts.port or 80
 
     def forward(self, body: bytes) -> bytes:
         return self._http.post(self.upstream, content=body).content
@@ -152,6 +196,18 @@ class RpcProxy:
         return answer
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    proxy: RpcProxy
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that reset or left its connection is counted; anything else is printed."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            self.proxy.count_disconnect()
+            return
+        super().handle_error(request, client_address)
+
+
 def _calls(request: Any) -> list[dict[str, Any]]:
     return request if isinstance(request, list) else [request]
 
@@ -188,6 +244,15 @@ def _handler(proxy: RpcProxy) -> type[BaseHTTPRequestHandler]:
             self.send_header("content-length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.headers.get("upgrade", "").lower() != "websocket":
+                self._send(405, b'{"error": "POST JSON-RPC, or upgrade to a websocket"}')
+                return
+            head = [self.requestline, *(f"{k}: {v}" for k, v in self.headers.items()), "", ""]
+            self.close_connection = True
+            tunnel(self.connection, self.rfile, "\r\n".join(head).encode("latin-1"),
+                   proxy.node_address(), proxy.draw_ws(), proxy.tunnels)  # fmt: skip
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))

@@ -5,9 +5,11 @@ Per seed, on a fresh anvil and a fresh database: the protocol is deployed, model
 run as the real `artisan` commands in processes of their own, each reaching the node only
 through the fault-injecting proxy (``rpc_proxy``): the indexer, the projections (closing reward
 epochs and publishing their roots), two executors with operator keys of their own (each with
-its emitter), and the API. A scripted workload drawn from the seed sends signed executions to
-either executor (chains of outputs fed back as inputs, mixed priorities), rates, signals and
-removes signals, registers models and requests withdrawals, while anvil reorganizes (depth
+its emitter), and the API; the indexer's newHeads websocket goes through the proxy too, and
+where the seed faults RPC most of its connections are dropped (reset, stalled or cut). A
+scripted workload drawn from the seed sends signed executions to either executor (chains of
+outputs fed back as inputs, mixed priorities), rates, signals and removes signals, registers
+models and requests withdrawals, while anvil reorganizes (depth
 1..12) and services are SIGKILLed and restarted at random points. The rates come from the
 seed: faulted RPC requests {0, 2, 5} %, reorgs {0, 2, 5} % and restarts {0, 2, 5} % of
 workload steps. Then the faults stop, every service catches up, the creators claim their
@@ -90,6 +92,7 @@ EPOCH_LENGTH = 40
 POOL = 10 * WAD
 MAX_REORG = 12
 SERVICES = ("indexer", "projections", "executor-a", "executor-b", "api")
+WS_DROPS = 0.75  # share of websocket connections dropped, where the seed faults RPC
 QUERIES = (
     "{ executions(first: 1000, orderBy: id) { id modelId user operator cost priority"
     " blockNumber settlements { recipient role amount } } }",
@@ -148,6 +151,7 @@ class World:
     creators: dict[str, Signer]
     curator: Signer
     executors: dict[str, str]  # name -> base URL
+    api: str  # the API's base URL
     models: tuple[int, int]  # (wide, narrow): the models the executors serve
     rng: random.Random
     truth: Truth = field(default_factory=Truth)
@@ -179,7 +183,7 @@ def _fund(w3: Any, deployer: Signer, protocol: Protocol, key: bytes, art: int) -
 
 
 @contextlib.contextmanager
-def _database(url: str | None, root: Path) -> Iterator[tuple[Database, Callable[[], Database]]]:
+def databases(url: str | None, root: Path) -> Iterator[tuple[Database, Callable[[], Database]]]:
     """The server, a fresh database for the run, and a maker of more (each dropped after)."""
     server = Database(url) if url else start_embedded(root / "pg")
     names: list[str] = []
@@ -256,8 +260,9 @@ def world(params: Params, root: Path, db: Database) -> Iterator[World]:
         w3.provider.make_request(
             RPCEndpoint("anvil_mine"), [hex(FINALITY + 4)]
         )  # the setup is final
-        with RpcProxy(anvil.rpc_url, FaultPlan.uniform(params.rpc_error_rate),
-                      params.seed) as proxy:  # fmt: skip
+        rate = params.rpc_error_rate
+        plan = FaultPlan.uniform(rate, ws=WS_DROPS if rate else 0.0)
+        with RpcProxy(anvil.rpc_url, plan, params.seed) as proxy:
             env = {
                 "ARTISAN_DEV": "1", "ARTISAN_DATABASE_URL": db.url,
                 "ARTISAN_RPC_URL": proxy.url, "ARTISAN_DEPLOYMENT_FILE": str(deployment_file),
@@ -271,8 +276,7 @@ def world(params: Params, root: Path, db: Database) -> Iterator[World]:
             executors = {f"executor-{k}": f"http://127.0.0.1:{ports[k]}" for k in ports}
             keys = {"a": ANVIL_OPERATOR_KEY, "b": "0x" + op_b_key.hex()}
             try:
-                services.start("indexer", "index", "--json", "--poll-interval", "0.2",
-                               "--ws", "off")  # fmt: skip
+                services.start("indexer", "index", "--json", "--poll-interval", "0.2")
                 services.start("projections", "projections", "run", "--follow", "--interval",
                                "0.5", "--epoch-interval", "0.5")  # fmt: skip
                 for k in ("a", "b"):
@@ -280,11 +284,12 @@ def world(params: Params, root: Path, db: Database) -> Iterator[World]:
                                    str(ports[k]), "--cpu",
                                    env={"ARTISAN_OPERATOR_KEY": keys[k],
                                         "ARTISAN_DATA_DIR": str(dirs[k])})  # fmt: skip
-                services.start("api", "api", "serve", "--port", str(free_port(0)))
+                api = f"http://127.0.0.1:{free_port(0)}"
+                services.start("api", "api", "serve", "--port", api.rsplit(":", 1)[1])
                 for url in executors.values():
                     services.wait_http(f"{url}/healthz", 90)
                 yield World(params, root, anvil, db, protocol, proxy, services, users, creators,
-                            curator, executors, (wide_id, narrow_id), rng)  # fmt: skip
+                            curator, executors, api, (wide_id, narrow_id), rng)  # fmt: skip
             finally:
                 services.stop()
 
@@ -300,7 +305,9 @@ class Chains:
     last: dict[str, Any] = field(default_factory=dict)
 
 
-def _execute(w: World, clients: dict[str, ExecutorClient], chains: Chains) -> None:
+def execute_one(w: World, clients: dict[str, ExecutorClient], chains: Chains) -> str:
+    """One signed execution sent to either executor; its outcome, kept in ``w.truth``:
+    ``accepted``, ``refused`` or ``unknown``."""
     user, key = w.rng.choice(w.users)
     name = w.rng.choice(sorted(clients))
     client = clients[name]
@@ -322,15 +329,16 @@ def _execute(w: World, clients: dict[str, ExecutorClient], chains: Chains) -> No
     except ExecutorApiError as exc:
         if exc.status >= 500:
             w.truth.unknown.add(execution_id)
-        else:
-            w.truth.refused.add(execution_id)
-        return
+            return "unknown"
+        w.truth.refused.add(execution_id)
+        return "refused"
     except httpx.HTTPError:  # the executor died under the request: it may or may not run it
         w.truth.unknown.add(execution_id)
-        return
+        return "unknown"
     w.truth.accepted[execution_id] = signed.request
     with contextlib.suppress(ExecutorApiError, httpx.HTTPError):
         chains.last[user] = client.outputs(receipt)["y"]
+    return "accepted"
 
 
 def _send(signer: Signer, fn: Any) -> Any:
@@ -380,17 +388,27 @@ def _other_action(w: World, signals: list[int]) -> None:
         w.truth.actions["withdrawal"] += 1
 
 
+def reorg(w: World, depth: int) -> bool:
+    """Replace the last ``depth`` blocks with empty ones, unless that reaches into the setup."""
+    if w.head() - depth <= w.protocol.deployment.start_block + FINALITY + 4:
+        return False
+    w.rpc("anvil_reorg", depth, [])
+    w.truth.reorgs.append(depth)
+    return True
+
+
+def crash_restart(w: World, name: str) -> None:
+    """SIGKILL the service ``name`` and start it again with the same command."""
+    w.services.kill(name)
+    w.services.restart(name)
+    w.truth.restarts[name] += 1
+
+
 def _chaos(w: World) -> None:
     if w.rng.random() < w.params.reorg_rate:
-        depth = w.rng.randint(1, MAX_REORG)
-        if w.head() - depth > w.protocol.deployment.start_block + FINALITY + 4:
-            w.rpc("anvil_reorg", depth, [])
-            w.truth.reorgs.append(depth)
+        reorg(w, w.rng.randint(1, MAX_REORG))
     if w.rng.random() < w.params.restart_rate:
-        name = w.rng.choice(SERVICES)
-        w.services.kill(name)
-        w.services.restart(name)
-        w.truth.restarts[name] += 1
+        crash_restart(w, w.rng.choice(SERVICES))
 
 
 def run_workload(w: World, deadline: float) -> None:
@@ -403,7 +421,7 @@ def run_workload(w: World, deadline: float) -> None:
             if time.monotonic() > deadline:
                 break
             if w.rng.random() < 0.7:
-                _execute(w, clients, chains)
+                execute_one(w, clients, chains)
             else:
                 _other_action(w, signals)
             if step % 5 == 4:
@@ -609,6 +627,8 @@ def check(w: World, clean: Database) -> dict[str, Any]:
         "events": len(_events(clean)), "epochs": due, "claims": len(w.truth.claims),
         "reorgs": len(w.truth.reorgs), "restarts": sum(w.truth.restarts.values()),
         "rpc_faults": sum(w.proxy.faults.values()), "rpc_requests": w.proxy.requests,
+        "ws_connections": w.proxy.tunnels.connections,
+        "ws_drops": sum(n for k, n in w.proxy.faults.items() if k.startswith("ws_")),
         "head": tip,
     }  # fmt: skip
     results["losses"] = {
@@ -636,7 +656,7 @@ def run_seed(seed: int, *, steps: int, budget_s: float, url: str | None) -> dict
                            "reorg_rate": params.reorg_rate,
                            "restart_rate": params.restart_rate}  # fmt: skip
     try:
-        with _database(url, root) as (db, make):
+        with databases(url, root) as (db, make):
             w_seen: list[World] = []
             try:
                 with world(params, root, db) as w:
