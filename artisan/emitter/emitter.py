@@ -81,6 +81,13 @@ class Emitter:
                 raise EmitterBusy(
                     f"an emitter for operator {self.key.operator} on chain {chain_id} is running"
                 ) from exc
+            try:
+                store.prefer_lz4(self.conn)
+            except BaseException as exc:
+                release_writer_connection(self.conn, self._stream)
+                if isinstance(exc, psycopg.Error):
+                    raise OutboxStorageError(f"the outbox database failed: {exc}") from exc
+                raise
         except BaseException:
             self.rpc.close()
             raise
@@ -198,7 +205,7 @@ class Emitter:
                 raise
             self._hook("persisted")
             self.metrics.sent(len(rows))
-            self._reconciler.note_sent(batch_id)
+            self._reconciler.note_sent(batch_id, head.number)
             self._sender.submit(tx)
             sent += 1
         return sent

@@ -430,17 +430,26 @@ def test_emitter_killed_and_restarted_charges_once(
     assert [b[1] for b in batches(fresh_db)] == ["done"] * 3
 
 
-class ReceiptsLag(JsonRpc):
-    """Fault injection: while ``hide`` is set, the node knows no receipt (a lagging replica)."""
+class LaggingNode(JsonRpc):
+    """Fault injection: while ``hide`` is set, the node knows no receipt and no log (a replica
+    that has not caught up with the block that used the nonce)."""
 
     hide = False
 
+    def call(self, method: str, *params: Any) -> Any:
+        answer = super().call(method, *params)
+        return self._lag(method, answer)
+
     def batch(self, calls: Any) -> list[Any]:
         answers = super().batch(calls)
-        return [
-            None if self.hide and method == "eth_getTransactionReceipt" else answer
-            for (method, _), answer in zip(calls, answers, strict=True)
-        ]
+        return [self._lag(method, a) for (method, _), a in zip(calls, answers, strict=True)]
+
+    def _lag(self, method: str, answer: Any) -> Any:
+        if self.hide and method == "eth_getTransactionReceipt":
+            return None
+        if self.hide and method == "eth_getLogs":
+            return []
+        return answer
 
 
 def test_receipt_served_after_the_nonce_is_not_taken_for_a_lost_batch(
@@ -452,7 +461,7 @@ def test_receipt_served_after_the_nonce_is_not_taken_for_a_lost_batch(
     items = executions(chain, user, range(1, 4))
     before = escrow(chain, user)
     enqueue(fresh_db, items)
-    lagging = ReceiptsLag(chain.node.rpc_url)
+    lagging = LaggingNode(chain.node.rpc_url)
     with emitter(fresh_db, chain, lost_after=5.0) as em:
         em._reconciler.rpc = lagging
         lagging.hide = True

@@ -150,15 +150,27 @@ def _data_word(data: str, index: int) -> int:
     return int(data[start : start + 64], 16)
 
 
+def _hex(log: dict[str, object], key: str) -> str:
+    """A log's hex string field; ValueError for anything else (a node's garbled answer must
+    not become a block number: ``int(str(7), 16)`` would read a number 7 as 0x7)."""
+    value = log[key]
+    if type(value) is not str or not value.startswith("0x"):
+        raise ValueError(f"the log's {key} is not a hex string: {value!r:.80}")
+    return value
+
+
 def outcomes_of(logs: Sequence[dict[str, object]], ledger: str) -> list[Outcome]:
-    """The InferenceExecuted and ExecutionRejected outcomes among raw JSON-RPC logs."""
+    """The InferenceExecuted and ExecutionRejected outcomes among raw JSON-RPC logs.
+
+    ValueError, KeyError or TypeError for a log of the wrong shape: the caller's node boundary
+    decides what that is (the emitter: a garbled answer, asked again)."""
     ledger = ledger.lower()
     found: list[Outcome] = []
     for log in logs:
         topics = log["topics"]
         if str(log["address"]).lower() != ledger or not isinstance(topics, list) or not topics:
             continue
-        topic0, data = topics[0], str(log["data"])
+        topic0, data = topics[0], _hex(log, "data")
         if topic0 == INFERENCE_EXECUTED_TOPIC:
             cost, reason, executed = _data_word(data, _EXECUTED_COST_WORD), None, True
         elif topic0 == EXECUTION_REJECTED_TOPIC:
@@ -166,16 +178,19 @@ def outcomes_of(logs: Sequence[dict[str, object]], ledger: str) -> list[Outcome]
             cost, executed = None, False
         else:
             continue
+        execution_id = topics[1]
+        if type(execution_id) is not str or len(execution_id) != 66:
+            raise ValueError(f"the log's execution id is not a 32-byte topic: {execution_id!r:.80}")
         found.append(
             Outcome(
-                execution_id=bytes.fromhex(str(topics[1])[2:]),
+                execution_id=bytes.fromhex(execution_id[2:]),
                 executed=executed,
                 cost=cost,
                 reason=reason,
-                tx_hash=str(log["transactionHash"]),
-                block_number=int(str(log["blockNumber"]), 16),
-                block_hash=str(log["blockHash"]),
-                log_index=int(str(log["logIndex"]), 16),
+                tx_hash=_hex(log, "transactionHash"),
+                block_number=int(_hex(log, "blockNumber"), 16),
+                block_hash=_hex(log, "blockHash"),
+                log_index=int(_hex(log, "logIndex"), 16),
             )
         )
     return found
