@@ -50,19 +50,15 @@ from artisan.executor.sessions import SessionConfig
 from artisan.executor.tensors import BUNDLE_MAGIC, encode_npy
 from artisan.executor.wire import REQUEST_HEADER, SIGNATURE_HEADER, request_to_json
 from artisan.testing import onnx_models as models
+from artisan.testing.process_samples import Sample, read_sample
 from benchmarks.executor import bench_database
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def now() -> Sample:
+    """This process's resident memory and open descriptors (the soak's reading of /proc)."""
+    sample = read_sample("bench-hostile", os.getpid(), 0.0)
+    assert sample is not None  # this very process is alive
+    return sample
 
 
 def npy_header(descr: str, shape: tuple[int, ...]) -> bytes:
@@ -175,12 +171,14 @@ def main() -> None:
             soak = Soak(client, d.chain_id, d.ledger, key, account.address, mlp, expander,
                         stopper)  # fmt: skip
             soak.round(2)  # warm-up: sessions loaded, probes run, arenas grown once
-            base_rss, base_fds = rss_mb(), fds()
+            warm = now()
+            base_rss, base_fds = warm.rss_mib, warm.fds
             figures["warm_rss_mb"], figures["warm_fds"] = round(base_rss, 1), base_fds
             started = time.monotonic()
             for _ in range(args.rounds):
                 soak.round(args.repeats)
-                figures["rounds"].append({"rss_mb": round(rss_mb(), 1), "fds": fds()})
+                sample = now()
+                figures["rounds"].append({"rss_mb": round(sample.rss_mib, 1), "fds": sample.fds})
             figures["soak_s"] = round(time.monotonic() - started, 1)
             client.http.close()
         last = figures["rounds"][-1]
