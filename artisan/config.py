@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
     )
     anvil_block_time: float = Field(default=0.0, ge=0, description="0: mine on each transaction")
+    deploy_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="seconds `artisan deploy` waits for a node started a moment ago",
+    )
     asset_sync: Literal["fsync", "syncfs"] = Field(
         default="fsync",
         description="how the executor makes a group of asset files durable: fsync per file and"

@@ -60,7 +60,7 @@ def test_a_failing_command_never_prints_its_keys() -> None:
     shows no key, whatever it prints."""
     deployer, operator = "0x" + secrets.token_hex(32), "0x" + secrets.token_hex(32)
     env = {"ARTISAN_DEV": "0", "ARTISAN_DEPLOYER_KEY": deployer, "ARTISAN_OPERATOR_KEY": operator,
-           "ARTISAN_RPC_URL": "http://127.0.0.1:9"}  # fmt: skip
+           "ARTISAN_RPC_URL": "http://127.0.0.1:9", "ARTISAN_DEPLOY_WAIT_S": "1"}  # fmt: skip
     result = CliRunner().invoke(app, ["deploy"], env=env)
     assert result.exit_code == 1 and "cannot reach" in result.output
     bad = CliRunner().invoke(app, ["deploy"], env={**env, "ARTISAN_OPERATOR_KEY": operator[:-2]})

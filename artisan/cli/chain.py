@@ -18,7 +18,7 @@ def deploy() -> None:
         console.print("[red]ARTISAN_RPC_URL is not set: `artisan node` starts a local chain[/red]")
         raise typer.Exit(2)
     try:
-        w3 = connect(settings.rpc_url, wait_s=30.0)  # a node started a moment ago
+        w3 = connect(settings.rpc_url, wait_s=settings.deploy_wait_s)
         deployer = Signer.from_key(w3, settings.key("deployer"))
         operator = Signer.from_key(w3, settings.key("operator"))
         protocol = deploy_protocol(deployer, settings.artifacts_dir, operators=(operator.address,))
