@@ -63,6 +63,17 @@ def _word(value: int) -> bytes:
     return value.to_bytes(32, "big")
 
 
+def _uint(result: Any, call: str) -> int:
+    """An ``eth_call``'s answer as the uint256 it encodes; a node that answers anything but hex
+    data (a number, null, a cut word) is a node that failed, never a crash of the request."""
+    if isinstance(result, str) and result.startswith("0x") and 2 < len(result) <= 66:
+        try:
+            return int(result, 16)
+        except ValueError:
+            pass
+    raise NodeUnavailable(f"eth_call {call}: the node answered {result!r:.80}, not one uint256")
+
+
 def _address_word(address: str) -> bytes:
     return bytes(12) + bytes.fromhex(address[2:])
 
@@ -148,7 +159,9 @@ class LedgerViews:
             ]
         )
         return Account(
-            nonce_used=int(nonce_used, 16) != 0, escrow=int(escrow, 16), usage_count=int(usage, 16)
+            nonce_used=_uint(nonce_used, "nonceUsed") != 0,
+            escrow=_uint(escrow, "escrowOf"),
+            usage_count=_uint(usage, "usageCount"),
         )
 
     def has_code(self, address: str) -> bool:

@@ -7,6 +7,9 @@ Each command group lives in a module of its own (``artisan.cli.<group>``), which
 
 from __future__ import annotations
 
+import faulthandler
+import signal
+
 import typer
 
 from artisan.cli.account import account, escrow_app
@@ -73,6 +76,8 @@ app.add_typer(db_app, name="db")
 
 
 def main() -> None:
+    # `kill -USR1 PID` writes every thread's stack to a hung service's stderr (its log).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     app()
 
 

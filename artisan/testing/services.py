@@ -98,6 +98,19 @@ class Services:
         self.started.remove(old)
         return self.start(name, *old.argv[3:], env=old.env)
 
+    def dump_stacks(self, settle_s: float = 0.5) -> list[str]:
+        """Have every running service write each thread's stack to its log (SIGUSR1, which
+        the `artisan` command hands to ``faulthandler``): what a hung service was waiting on.
+        The names of those signalled."""
+        signalled = []
+        for s in self.started:
+            if s.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(s.process.pid, signal.SIGUSR1)  # the service alone, not its group
+                    signalled.append(s.name)
+        time.sleep(settle_s)
+        return signalled
+
     def _named(self, name: str) -> Service:
         for s in self.started:
             if s.name == name:

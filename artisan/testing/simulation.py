@@ -644,6 +644,26 @@ def check(w: World, clean: Database) -> dict[str, Any]:
     return results
 
 
+def open_batches(w: World) -> list[dict[str, Any]]:
+    """A failed seed's batches not yet final, each beside what the node says of its latest
+    transaction and of its operator's nonce: where an emitter stopped, in facts."""
+    with contextlib.suppress(Exception), w.db.connect() as conn:
+        rows = conn.execute(
+            "SELECT id, operator, nonce, status, tx_hash, block_number,"
+            " round(extract(epoch FROM now() - updated_at)::numeric, 1)::float"
+            " FROM outbox_batches WHERE status IN ('broadcast', 'mined') ORDER BY operator, nonce"
+        ).fetchall()
+        nonces = {op: int(w.rpc("eth_getTransactionCount", op, "latest"), 16)
+                  for op in {r[1] for r in rows}}  # fmt: skip
+        return [
+            {"id": i, "operator": op, "nonce": n, "status": st, "tx": tx, "block": b,
+             "idle_s": idle, "node_nonce": nonces[op],
+             "node_has_tx": w.rpc("eth_getTransactionByHash", tx) is not None}
+            for i, op, n, st, tx, b, idle in rows
+        ]  # fmt: skip
+    return []
+
+
 CHECKS = ("charged_once", "events", "digests", "verify", "rewards", "graphql")
 LOSSES = ("divergent", "lost", "double_charged", "duplicates", "bad_roots")
 
@@ -664,10 +684,15 @@ def run_seed(seed: int, *, steps: int, budget_s: float, url: str | None) -> dict
                     print(json.dumps({"seed": seed, "anvil": w.anvil.rpc_url, "proxy": w.proxy.url,
                                       "database": db.url, "logs": str(root / "logs")}),
                           file=sys.stderr, flush=True)  # fmt: skip
-                    run_workload(w, t0 + budget_s * 0.45)
-                    w.proxy.plan = FaultPlan()  # the faults stop: everything must converge
-                    settle(w, t0 + budget_s * 0.85)
-                    out.update(check(w, make()))
+                    try:
+                        run_workload(w, t0 + budget_s * 0.45)
+                        w.proxy.plan = FaultPlan()  # the faults stop: everything must converge
+                        settle(w, t0 + budget_s * 0.85)
+                        out.update(check(w, make()))
+                    except (SimulationFailed, ServiceFailed):
+                        out["open_batches"] = open_batches(w)
+                        out["stacks_in_logs_of"] = w.services.dump_stacks()
+                        raise
             except (SimulationFailed, ServiceFailed) as exc:
                 out["failure"] = str(exc)
                 with contextlib.suppress(Exception), db.connect() as conn:
