@@ -6,11 +6,13 @@ status` (operations answered, subscriptions open).
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import TYPE_CHECKING
 
 import typer
 
-from artisan.cli.common import console, fail, settings_or_exit, stop_on_sigterm
+from artisan.cli.common import console, fail, settings_or_exit, stop_on_sigterm, store_chain
 from artisan.errors import ArtisanError
 
 if TYPE_CHECKING:
@@ -27,7 +29,9 @@ api_app = typer.Typer(
 def serve(
     host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     port: int = typer.Option(8700, help="port to listen on"),
-    chain_id: int | None = typer.Option(None, help="default: the only indexed chain"),
+    chain_id: int | None = typer.Option(
+        None, help="default: the store's only chain, else the deployment's (else it waits)"
+    ),
 ) -> None:
     """Serve /graphql, /health, /ready and /metrics until stopped."""
     import uvicorn
@@ -36,7 +40,6 @@ def serve(
     from artisan.graphql.app import create_app
     from artisan.graphql.metrics import ApiMetrics
     from artisan.logs import LastError, configure_logging
-    from artisan.projections.admin import chain_of
     from artisan.scheduling import build_scheduler
     from artisan.storage.database import open_database
     from artisan.storage.migrations import migrate
@@ -48,7 +51,16 @@ def serve(
     try:
         db = open_database(settings)
         migrate(db)
-        chain = chain_of(db, chain_id)
+        found = chain_id
+        if found is None:
+            stop_on_sigterm()  # a stop while it waits for the indexer ends it quietly
+            with contextlib.suppress(KeyboardInterrupt):
+                found = store_chain(settings, db, 1.0, threading.Event())
+        if found is None:
+            db.close()
+            console.print("API stopped")
+            return
+        chain = found
         read_url = settings.read_database_url or db.url
         app = create_app(
             read_url, chain_id=chain, max_lag_blocks=settings.api_max_lag_blocks,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from artisan.cli.common import console, fail, json_line, settings_or_exit
+from artisan.cli.common import console, fail, json_line, settings_or_exit, store_chain
 from artisan.config import Settings
 from artisan.errors import ArtisanError, ConfigError
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from artisan.projections.jobs import EpochSchedule, ProjectionService
     from artisan.projections.rewards.epochs import RewardConfig
     from artisan.projections.runner import Runner
-    from artisan.storage.database import Database
 
 projections_app = typer.Typer(no_args_is_help=True, help="Read models built from the event store.")
 
@@ -64,7 +63,7 @@ def run(
     db = open_database(settings)
     try:
         migrate(db)
-        chain = _following(settings, db, interval, stop) if follow and chain_id is None else (
+        chain = store_chain(settings, db, interval, stop) if follow and chain_id is None else (
             chain_of(db, chain_id))  # fmt: skip
         if chain is None:
             return  # stopped while waiting
@@ -79,32 +78,6 @@ def run(
         raise fail(exc) from exc
     finally:
         db.close()
-
-
-def _following(settings: Settings, db: Database, interval: float, stop: threading.Event
-               ) -> int | None:  # fmt: skip
-    """The chain a follower with no ``--chain-id`` projects: the store's only chain, else the
-    deployment file's (a store the indexer has not written to yet), else the first chain the
-    store comes to hold (waited for; None if stopped meanwhile)."""
-    from artisan.chain.contracts import Deployment
-    from artisan.projections import positions
-
-    said = False
-    while not stop.is_set():
-        with db.connect() as conn:
-            chains = conn.execute("SELECT count(*) FROM indexer_checkpoints").fetchone()
-            only = positions.only_chain(conn)
-        if only is not None:
-            return only
-        if chains is not None and chains[0] > 1:
-            raise ConfigError("the store holds several chains: name one with --chain-id")
-        if settings.deployment_file.exists():
-            return Deployment.load(settings.deployment_file).chain_id
-        if not said:
-            console.print("the store holds no chain yet: waiting for the indexer")
-            said = True
-        stop.wait(interval)
-    return None
 
 
 def _follow(

@@ -298,3 +298,43 @@ def test_artisan_api_serve_answers_and_stops_on_either_signal(
     assert [(r.service, r.state) for r in rows] == [("api", "stopped")]
     with pytest.raises(httpx.TransportError):
         httpx.get(url + "/health", timeout=2)
+
+
+def test_artisan_api_serve_on_an_empty_store_waits_for_the_indexer(
+    fresh_db: Database, tmp_path: Path
+) -> None:
+    """Found by the simulation (seed 72 of a 200-seed run): started before the indexer wrote
+    anything, with no deployment file and no --chain-id, `api serve` exited 1 ("the store
+    holds no chain"). It waits instead, as the projection service does, and serves the chain
+    the store comes to hold; a SIGTERM while it waits ends it with exit 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISAN_")}
+    env.update(ARTISAN_DEV="1", ARTISAN_DATABASE_URL=fresh_db.url, ARTISAN_DATA_DIR=str(tmp_path),
+               ARTISAN_DEPLOYMENT_FILE=str(tmp_path / "none.json"))  # fmt: skip
+    port = free_port()
+    command = [sys.executable, "-m", "artisan.cli", "api", "serve", "--port", str(port)]
+    with Child(command, env=env, stderr=tmp_path / "api.txt", cwd=REPO_ROOT) as api:
+        api.until(lambda text: "waiting for the indexer" in text, timeout=60.0)
+        time.sleep(1.5)  # a wait of more than one poll: still running, nothing listening
+        assert api.process.poll() is None, api.stderr_text()
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+        with fresh_db.connect() as conn:  # what the indexer writes first
+            conn.execute("INSERT INTO indexer_checkpoints (chain_id, block_number) VALUES (%s, 0)",
+                         (CHAIN_ID,))  # fmt: skip
+        api.until(lambda text: f"for chain {CHAIN_ID}" in text, timeout=30.0)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, api.stderr_text()
+                time.sleep(0.1)
+        assert health.status_code == 200
+        assert api.stop(signal.SIGTERM) == 0, api.stderr_text()
+    with Child(command, env=env, stderr=tmp_path / "api2.txt", cwd=REPO_ROOT) as waiting:
+        with fresh_db.connect() as conn:
+            conn.execute("DELETE FROM indexer_checkpoints")
+        waiting.until(lambda text: "waiting for the indexer" in text, timeout=60.0)
+        assert waiting.stop(signal.SIGTERM) == 0, waiting.stderr_text()
+        assert "Traceback" not in waiting.stderr_text()
