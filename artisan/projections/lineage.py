@@ -94,8 +94,11 @@ class LineageProjection:
     events = ("InferenceExecuted", "ModelRegistered", "Signaled")
     tables = (TableSpec(TABLE, COLUMNS, (0, 1, 2)),)
     # A feeds edge looks its producer up among the output edges (proj_lineage_edges_producers,
-    # a third of the destination index's entries): that index stays while replaying.
-    reader_indexes = ("proj_lineage_edges_src", "proj_lineage_edges_dst")
+    # a third of the destination index's entries): that index stays while replaying. The
+    # primary key only guards the appends (one edge per event and relation) and serves
+    # reverts: a replay from the first event makes it at the end, which checks every edge at
+    # once.
+    reader_indexes = ("proj_lineage_edges_src", "proj_lineage_edges_dst", "proj_lineage_edges_pkey")
 
     def apply(self, conn: psycopg.Connection[Any], chain_id: int, after: int, upto: int) -> None:
         params = {"chain": chain_id, "after": after, "upto": upto}
