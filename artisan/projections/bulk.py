@@ -1,7 +1,8 @@
 """Long replays without the indexes that only readers use, built once at the end.
 
-A projection names the secondary indexes of its tables that its own writes never read
-(``Projection.reader_indexes``: block and lookup indexes for queries, digests and reverts).
+A projection names the indexes of its tables that its own appends never read
+(``Projection.reader_indexes``: block and lookup indexes for queries, digests and reverts;
+a key whose uniqueness the build at the end checks for every row at once).
 Keeping them up to date row by row costs a replay of a whole event store about a third of its
 time; building them once from the finished table is one sort each. So a step that starts a
 projection from the first event with a long way to go drops them, in its own transaction,
