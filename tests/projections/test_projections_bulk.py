@@ -81,7 +81,7 @@ def test_parallel_replay_defers_reader_indexes_and_gives_the_same_digest(store: 
         with Runner(store, CHAIN_ID, batch_size=40, workers=2, bulk_from=80) as runner:
             runner.catch_up()
             assert all(runner.costs[p.name].steps > 2 for p in ALL)
-    assert sorted(dropped) == READER_INDEXES  # the primary key of the edges among them
+    assert sorted(dropped) == READER_INDEXES  # the edges' and usage rows' primary keys among them
     tip = blocks[-1].header.number
     assert db_digests(store, tip) == memory_digests(blocks, tip)
     assert present(store) == READER_INDEXES
