@@ -326,7 +326,9 @@ CREATE INDEX IF NOT EXISTS proj_balances_upper ON proj_balances (upper(block_ran
 -- order) whose output is an execution's input -> that execution, `remix` parent model -> model,
 -- `cite` curator -> asset or model of a CITE signal. Each edge sits at the (block, log) of the
 -- event that made it; indexed by source and by destination, so a walk either way is an index
--- lookup per step.
+-- lookup per step. The output edges alone are indexed by destination once more: the projection
+-- finds a feeds edge's producer there, and a replay keeps only that third of the destination
+-- index up to date while the whole one waits for its end (artisan/projections/bulk.py).
 CREATE TABLE IF NOT EXISTS proj_lineage_edges (
     block_number  bigint           NOT NULL,
     log_index     integer          NOT NULL,
@@ -342,6 +344,8 @@ CREATE INDEX IF NOT EXISTS proj_lineage_edges_dst
     ON proj_lineage_edges (dst, block_number, log_index);
 CREATE INDEX IF NOT EXISTS proj_lineage_edges_src
     ON proj_lineage_edges (src, block_number, log_index);
+CREATE INDEX IF NOT EXISTS proj_lineage_edges_producers
+    ON proj_lineage_edges (dst, block_number, log_index) WHERE relation = 'output';
 -- The name readers used when the edges were a view over the other projections.
 DROP VIEW IF EXISTS lineage_edges;
 CREATE VIEW lineage_edges AS SELECT * FROM proj_lineage_edges;

@@ -52,8 +52,9 @@ class Projection(ReadModel, Protocol):
 
     @property
     def reader_indexes(self) -> tuple[str, ...]:
-        """Indexes of its tables that serve readers only, never its own writes: a replay from
-        the first event builds them once at the end (``bulk``)."""
+        """Indexes of its tables that its appends never read (readers' and reverts' lookups,
+        uniqueness a build checks at once): a replay from the first event builds them once at
+        the end (``bulk``), the index of a primary key or unique constraint as that constraint."""
         ...
 
     def apply(self, conn: psycopg.Connection[Any], chain_id: int, after: int, upto: int) -> None:

@@ -16,8 +16,8 @@ The edges are stored (``proj_lineage_edges``), one row each with real columns, i
 source and by destination, so that a walk either way is an index lookup per step
 (``lineage_queries``). Set-based like the executions: each statement reads its batch of events
 straight from ``live_events``; a ``feeds`` edge finds the first producer of an input among the
-``output`` edges already stored, this batch's included. ``MemoryLineage`` builds the same edges
-event by event, independently, for ``verify``.
+``output`` edges already stored, this batch's included, through an index of the output edges
+alone. ``MemoryLineage`` builds the same edges event by event, independently, for ``verify``.
 """
 
 from __future__ import annotations
@@ -93,8 +93,12 @@ class LineageProjection:
     name = "lineage"
     events = ("InferenceExecuted", "ModelRegistered", "Signaled")
     tables = (TableSpec(TABLE, COLUMNS, (0, 1, 2)),)
-    # A feeds edge looks its producer up by destination while replaying: that index stays.
-    reader_indexes = ("proj_lineage_edges_src",)
+    # A feeds edge looks its producer up among the output edges (proj_lineage_edges_producers,
+    # a third of the destination index's entries): that index stays while replaying. The
+    # primary key only guards the appends (one edge per event and relation) and serves
+    # reverts: a replay from the first event makes it at the end, which checks every edge at
+    # once.
+    reader_indexes = ("proj_lineage_edges_src", "proj_lineage_edges_dst", "proj_lineage_edges_pkey")
 
     def apply(self, conn: psycopg.Connection[Any], chain_id: int, after: int, upto: int) -> None:
         params = {"chain": chain_id, "after": after, "upto": upto}

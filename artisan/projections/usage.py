@@ -44,7 +44,11 @@ class UsageProjection:
     name = "usage"
     events = ("InferenceExecuted",)
     tables = (TableSpec(TABLE, COLUMNS, (0, 1, 2)),)
-    reader_indexes = ("proj_usage_hour", "proj_usage_model_hour", "proj_usage_user_hour")
+    # The primary key only guards the appends (a row per block, model and user) and serves
+    # reverts: a replay from the first event makes it at the end too.
+    reader_indexes = (
+        "proj_usage_hour", "proj_usage_model_hour", "proj_usage_user_hour", "proj_usage_pkey",
+    )  # fmt: skip
 
     def apply(self, conn: psycopg.Connection[Any], chain_id: int, after: int, upto: int) -> None:
         conn.execute(_APPLY, {"chain": chain_id, "after": after, "upto": upto})

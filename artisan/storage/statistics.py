@@ -60,11 +60,19 @@ def stale(conn: psycopg.Connection[Any], tables: Iterable[str]) -> list[str]:
 
 
 # Columns that queries filter, join and sort on, for tables whose other columns are large
-# (the event store's arguments, topics and data): sampling those costs most of an ANALYZE and
-# plans nothing. Other tables are analysed whole.
+# (the event store's arguments, topics and data; an execution's credit arrays, which no query
+# filters on, only reads with their row): sampling those costs most of an ANALYZE and plans
+# nothing (without the arrays, analysing the executions takes half the time: 0.4 s instead of
+# 0.8 s). Other tables are analysed whole.
 PLANNED_COLUMNS: dict[str, tuple[str, ...]] = {
     "events": ("chain_id", "block_number", "block_hash", "tx_hash", "log_index", "event_name",
                "position", "incarnation"),
+    "proj_executions": (
+        "execution_id", "model_id", "user_address", "operator", "input_digest", "output_digest",
+        "params_hash", "priority", "input_units", "gpu_micros", "latency_micros",
+        "storage_bytes", "concurrent_load", "cost", "rates_version", "block_number",
+        "block_hash", "block_timestamp", "tx_hash", "log_index",
+    ),
 }  # fmt: skip
 
 

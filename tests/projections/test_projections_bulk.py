@@ -43,6 +43,16 @@ def present(db: Database) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
+def constraints(db: Database) -> list[tuple[str, str, str]]:
+    """The primary keys and unique constraints of the projections' tables: name, kind, columns."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT conname, contype::text, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE contype IN ('p', 'u') AND conrelid::regclass::text LIKE 'proj\\_%'"
+        ).fetchall()
+    return sorted(rows)
+
+
 def deferred(db: Database) -> list[str]:
     with db.connect() as conn:
         rows = conn.execute("SELECT index_name FROM projection_deferred_indexes").fetchall()
@@ -53,12 +63,29 @@ def test_parallel_replay_defers_reader_indexes_and_gives_the_same_digest(store: 
     """A replay from the first event, far from the head, on two connections: the same content
     as the in-memory twins, and every reader index is back once it is done."""
     blocks = seeded(store)
-    with Runner(store, CHAIN_ID, batch_size=40, workers=2, bulk_from=80) as runner:
-        runner.catch_up()
-        assert all(runner.costs[p.name].steps > 2 for p in ALL)
+    keys = constraints(store)
+    assert (
+        "proj_lineage_edges_pkey",
+        "p",
+        "PRIMARY KEY (block_number, log_index, relation)",
+    ) in keys
+    dropped: list[str] = []
+
+    def spy(conn: psycopg.Connection[Any], projection: Projection) -> list[str]:
+        names = defer(conn, projection)
+        dropped.extend(names)
+        return names
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bulk, "defer", spy)
+        with Runner(store, CHAIN_ID, batch_size=40, workers=2, bulk_from=80) as runner:
+            runner.catch_up()
+            assert all(runner.costs[p.name].steps > 2 for p in ALL)
+    assert sorted(dropped) == READER_INDEXES  # the edges' and usage rows' primary keys among them
     tip = blocks[-1].header.number
     assert db_digests(store, tip) == memory_digests(blocks, tip)
     assert present(store) == READER_INDEXES
+    assert constraints(store) == keys  # made again as the constraints they were
     assert deferred(store) == []
 
 
