@@ -18,16 +18,21 @@ from web3 import Web3
 
 from artisan.chain.anvil import Anvil, start_anvil
 from artisan.chain.contracts import Deployment
+from artisan.chain.errors import NodeUnavailable
 from artisan.chain.jsonrpc import JsonRpc
 from artisan.chain.protocol import Protocol, attach, deploy
 from artisan.chain.signer import Signer, connect
 from artisan.config import Settings, redact_url
 from artisan.errors import ConfigError
-from artisan.retry import STARTUP, call_with_retries
+from artisan.retry import STARTUP, RetriesExhausted, call_with_retries
 from artisan.storage.database import Database, open_database
 from artisan.storage.migrations import migrate
 
 STARTUP_WAIT_S = 5.0  # a node that does not answer at start is waited for this long
+
+
+class _NoLedgerCode(NodeUnavailable):
+    """The node answers, with no code at the deployment's ledger address (yet)."""
 
 
 @dataclass
@@ -67,12 +72,29 @@ class Environment:
         with JsonRpc(self.rpc_url, timeout=10) as rpc:
             chain_id = int(call_with_retries(lambda: rpc.call("eth_chainId"), STARTUP,
                                              time.sleep, "reading the chain id"), 16)  # fmt: skip
-            code = call_with_retries(lambda: rpc.call("eth_getCode", deployment.ledger, "latest"),
-                                     STARTUP, time.sleep, "reading the ledger's code")  # fmt: skip
-        if deployment.chain_id != chain_id or code in (None, "0x", ""):
-            raise ConfigError(
+            missing = ConfigError(
                 f"the deployment file {path} names no ledger on chain {chain_id} at"
                 f" {redact_url(self.rpc_url)}: run `artisan deploy` there first"
+            )
+            if deployment.chain_id != chain_id:
+                raise missing
+
+            def ledger_code() -> str:
+                code = rpc.call("eth_getCode", deployment.ledger, "latest")
+                if code in (None, "0x", ""):  # a node mid-reorg or still syncing, for a moment
+                    raise _NoLedgerCode(f"no code at the ledger's address {deployment.ledger}")
+                return str(code)
+
+            # Found by the soak: an executor restarted while anvil replaced its last blocks read
+            # no code at the ledger once, and exited 2. Empty code is asked again for a few
+            # seconds (as a node that does not answer is) before it means a wrong deployment.
+            def give_up(exc: Exception) -> Exception:
+                if isinstance(exc, _NoLedgerCode):
+                    return missing
+                return RetriesExhausted(f"reading the ledger's code: {exc}")
+
+            call_with_retries(
+                ledger_code, STARTUP, time.sleep, "reading the ledger's code", give_up=give_up
             )
         return attach(self.w3, deployment, self.settings.artifacts_dir)
 
