@@ -4,8 +4,14 @@ itself working between simulation runs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
 from artisan.storage.database import Database
-from artisan.testing.simulation import CHECKS, LOSSES, Params, run_seed
+from artisan.testing.simulation import CHECKS, LOSSES, Params, databases, run_seed
 
 SEED = 1  # its parameters draw every fault: RPC errors, reorgs and restarts
 
@@ -21,3 +27,33 @@ def test_a_seed_with_every_fault_passes_every_check(pg_server: Database) -> None
     counts = result["counts"]
     assert counts["accepted"] > 10 and counts["executed_on_chain"] >= counts["accepted"]
     assert counts["rpc_faults"] > 0
+
+
+def test_a_failed_run_keeps_its_databases_for_a_post_mortem(
+    pg_server: Database, tmp_path: Path
+) -> None:
+    """The soak's first failure left nothing to inspect: its database was dropped with the
+    run. A run that fails (an exception, or ``keep``) keeps them, named; one that passes
+    drops them."""
+
+    def exists(db: Database) -> bool:
+        name = psycopg.conninfo.conninfo_to_dict(db.url)["dbname"]
+        with psycopg.connect(pg_server.url) as conn:
+            row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            return row.fetchone() is not None
+
+    with databases(pg_server.url, tmp_path) as (passed, _):
+        pass
+    assert not exists(passed)
+    with pytest.raises(RuntimeError), databases(pg_server.url, tmp_path) as (failed, _):
+        raise RuntimeError("a service ended")
+    with databases(pg_server.url, tmp_path, keep=lambda: True) as (kept, _):
+        pass
+    try:
+        assert exists(failed) and exists(kept)
+    finally:
+        with psycopg.connect(pg_server.url, autocommit=True) as conn:
+            for db in (failed, kept):
+                name = str(psycopg.conninfo.conninfo_to_dict(db.url)["dbname"])
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)))  # fmt: skip

@@ -183,8 +183,12 @@ def _fund(w3: Any, deployer: Signer, protocol: Protocol, key: bytes, art: int) -
 
 
 @contextlib.contextmanager
-def databases(url: str | None, root: Path) -> Iterator[tuple[Database, Callable[[], Database]]]:
-    """The server, a fresh database for the run, and a maker of more (each dropped after)."""
+def databases(
+    url: str | None, root: Path, keep: Callable[[], bool] = lambda: False
+) -> Iterator[tuple[Database, Callable[[], Database]]]:
+    """The server, a fresh database for the run, and a maker of more: each dropped after,
+    unless the run failed (an exception, or ``keep()``): then they stay for a post-mortem
+    (an embedded server's data directory stays under ``root``), named on stderr."""
     server = Database(url) if url else start_embedded(root / "pg")
     names: list[str] = []
 
@@ -199,14 +203,21 @@ def databases(url: str | None, root: Path) -> Iterator[tuple[Database, Callable[
         migrate(db)
         return db
 
+    failed = False
     try:
         yield make(), make
+    except BaseException:
+        failed = True
+        raise
     finally:
-        with psycopg.connect(server.url, autocommit=True) as conn:
-            for name in names:
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
+        if failed or keep():
+            print(json.dumps({"kept_databases": names, "server": server.url}), file=sys.stderr,
+                  flush=True)  # fmt: skip
+        else:
+            with psycopg.connect(server.url, autocommit=True) as conn:
+                for name in names:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(name)))  # fmt: skip
         if not url:
             server.close()
 
@@ -676,7 +687,7 @@ def run_seed(seed: int, *, steps: int, budget_s: float, url: str | None) -> dict
                            "reorg_rate": params.reorg_rate,
                            "restart_rate": params.restart_rate}  # fmt: skip
     try:
-        with databases(url, root) as (db, make):
+        with databases(url, root, keep=lambda: "failure" in out) as (db, make):
             w_seen: list[World] = []
             try:
                 with world(params, root, db) as w:

@@ -321,7 +321,10 @@ def run_soak(o: SoakOptions, url: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"soak_s": o.seconds, "target_rate_per_s": o.rate}
     f = Figures()
     try:
-        with databases(url, root) as (db, make), world(params, root, db) as w:
+        with (
+            databases(url, root, keep=lambda: f.failure is not None) as (db, make),
+            world(params, root, db) as w,
+        ):
             w.services.wait_http(f"{w.api}/health", 90)
             print(json.dumps({"soak_s": o.seconds, "anvil": w.anvil.rpc_url, "api": w.api,
                               "database": db.url, "logs": str(root / "logs")}),
