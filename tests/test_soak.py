@@ -18,7 +18,7 @@ from artisan.testing.soak import main
 def test_a_short_soak_reports_every_figure_and_loses_nothing(
     pg_server: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["--seconds", "20", "--restart-every", "8", "--reorg-every", "6",
+    code = main(["--seconds", "12", "--restart-every", "5", "--reorg-every", "4",
                  "--url", pg_server.url])  # fmt: skip
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and report["ok"], report
