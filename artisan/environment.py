@@ -85,9 +85,11 @@ class Environment:
                     raise _NoLedgerCode(f"no code at the ledger's address {deployment.ledger}")
                 return str(code)
 
-            # Found by the soak: an executor restarted while anvil replaced its last blocks read
-            # no code at the ledger once, and exited 2. Empty code is asked again for a few
-            # seconds (as a node that does not answer is) before it means a wrong deployment.
+            # Empty code is asked again for a few seconds (as a node that does not answer is)
+            # before it means a wrong deployment: a node behind a load balancer, or one still
+            # syncing, can answer for a block before the deployment. (The soak's executor that
+            # exited 2 here had met code that was gone for good: anvil drops it in reorgs
+            # deeper than 10 blocks on a long chain, see simulation.ANVIL_SAFE_REORG.)
             def give_up(exc: Exception) -> Exception:
                 if isinstance(exc, _NoLedgerCode):
                     return missing

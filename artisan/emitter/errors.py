@@ -22,6 +22,11 @@ class BatchReverted(EmissionError):
     """A mined ``recordBatch`` reverted as a whole (gas too low, role revoked, no rates)."""
 
 
+class LedgerMissing(EmissionError):
+    """A ``recordBatch`` succeeded without a single outcome because no code is at the ledger's
+    address: the chain was reset or replaced, or the deployment names the wrong address."""
+
+
 class OutboxConflict(EmissionError):
     """The outbox changed under the emitter: rows it owns were moved by another writer."""
 

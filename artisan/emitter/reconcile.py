@@ -47,7 +47,7 @@ from artisan.emitter import batches as store
 from artisan.emitter import outcomes
 from artisan.emitter.batches import EmitterKey, OpenBatch
 from artisan.emitter.config import EmitterConfig
-from artisan.emitter.errors import BatchReverted
+from artisan.emitter.errors import BatchReverted, LedgerMissing
 from artisan.emitter.metrics import EmitterMetrics
 from artisan.logs import EXECUTIONS
 
@@ -180,12 +180,28 @@ class Reconciler:
                 outs = outcomes_of(receipt["logs"], self.key.ledger)
             except (KeyError, TypeError, ValueError) as exc:
                 raise NodeUnavailable(f"a malformed log in the receipt of {tx} ({exc})") from exc
+            if not outs:
+                self._check_ledger(b, tx, number)
             self._finalize(b, tx, number, block_hash, outs)
         elif not b.mined or b.block_hash != block_hash:
             store.set_mined(self.conn, b.id, tx, number, block_hash)
         else:
             return 0
         return 1
+
+    def _check_ledger(self, b: OpenBatch, tx: str, number: int) -> None:
+        """A successful batch with no outcome at all: the ledger logs one per item, so either
+        no code is at its address (raise: sending again would spend gas for nothing, forever)
+        or the chain and the outbox disagree (``_finalize`` puts the rows back and says so)."""
+        code = self.rpc.call("eth_getCode", self.key.ledger, hex(number))
+        if code in ("0x", ""):
+            raise LedgerMissing(
+                f"recordBatch nonce {b.nonce} ({tx}) succeeded in block {number} without a "
+                f"single outcome: no code is at the ledger address {self.key.ledger} on chain "
+                f"{self.key.chain_id}. The chain was reset or replaced, or the deployment file "
+                f"names the wrong ledger; the emitter stops, its {b.size} executions stay in "
+                "their batch, uncharged"
+            )
 
     def _finalize_mined(self, of_age: Sequence[OpenBatch], head: Head) -> int:
         """Finalize mined batches now deep enough, from their blocks' logs (the blocks were

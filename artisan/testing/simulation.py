@@ -91,6 +91,11 @@ FINALITY = 16  # deeper than the deepest reorg (12), as a real deployment's must
 EPOCH_LENGTH = 40
 POOL = 10 * WAD
 MAX_REORG = 12
+# anvil 1.7.1 keeps the states of only the last 10 blocks in memory once a chain is a few
+# hundred blocks long (older ones go to disk), and a reorg whose ancestor state comes from
+# disk loses the code of every contract (storage, balances and nonces survive). A seed's chain
+# is short; the soak's is not, so it reorgs at most this deep (``reorg`` checks either way).
+ANVIL_SAFE_REORG = 10
 SERVICES = ("indexer", "projections", "executor-a", "executor-b", "api")
 WS_DROPS = 0.75  # share of websocket connections dropped, where the seed faults RPC
 QUERIES = (
@@ -405,6 +410,12 @@ def reorg(w: World, depth: int) -> bool:
         return False
     w.rpc("anvil_reorg", depth, [])
     w.truth.reorgs.append(depth)
+    if w.rpc("eth_getCode", w.protocol.deployment.ledger, "latest") in ("0x", ""):
+        raise SimulationFailed(
+            f"anvil lost the contracts' code in a reorg of depth {depth} at block {w.head()}: "
+            f"it keeps only the last {ANVIL_SAFE_REORG} states in memory on a long chain, and "
+            "one restored from disk has no code (see ANVIL_SAFE_REORG)"
+        )
     return True
 
 

@@ -7,11 +7,12 @@ own). Meanwhile: signed executions at a steady rate through the executors' HTTP 
 (``simulation.execute_one``: chains of outputs fed back as inputs, mixed priorities, each answer
 kept as ground truth); GraphQL readers, each a closed loop over a few queries with a pause;
 GraphQL subscribers to ``executions`` (graphql-transport-ws), reconnecting when the API
-restarts; a block a second; a reorg every ``--reorg-every`` seconds and a SIGKILL and restart
-of one service every ``--restart-every`` seconds (a tenth of the soak, at least 60), in turn.
-Every ``--sample-every`` seconds the
-resident memory and open descriptors of each service and of anvil are read from /proc
-(``process_samples``), and the database's connections from ``pg_stat_activity``.
+restarts; a block a second; a reorg every ``--reorg-every`` seconds (depth 1 to 10: anvil
+loses contract code in deeper ones on a long chain, see ``simulation.ANVIL_SAFE_REORG``) and a
+SIGKILL and restart of one service every ``--restart-every`` seconds (a tenth of the soak, at
+least 60), in turn. Every ``--sample-every`` seconds the resident memory and open
+descriptors of each service and of anvil are read from /proc (``process_samples``), and the
+database's connections from ``pg_stat_activity``.
 
 Then the load stops, the system settles and the simulation's checks run (``simulation.settle``
 and ``check``), and every accepted execution must be in ``proj_executions``. The final line is
@@ -61,8 +62,8 @@ from artisan.testing.load import Timing
 from artisan.testing.process_samples import Growth, Sample, growth, read_sample
 from artisan.testing.services import ServiceFailed
 from artisan.testing.simulation import (
+    ANVIL_SAFE_REORG,
     CHECKS,
-    MAX_REORG,
     Chains,
     Params,
     SimulationFailed,
@@ -216,7 +217,7 @@ def _chaos(w: World, o: SoakOptions, stop: threading.Event, f: Figures, t0: floa
             now = time.monotonic()
             if now >= next_reorg:
                 next_reorg += o.reorg_every
-                reorg(w, rng.randint(1, MAX_REORG))
+                reorg(w, rng.randint(1, ANVIL_SAFE_REORG))
             if now >= next_restart:
                 next_restart += o.restart_every
                 crash_restart(w, next(order))

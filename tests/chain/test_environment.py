@@ -31,9 +31,8 @@ def test_no_code_for_a_moment_is_waited_out_and_none_at_all_is_a_named_error(
     settings: Settings, tmp_path: Path, protocol: Protocol, database: Database, w3: Web3,
     anvil: Anvil,
 ) -> None:  # fmt: skip
-    """Found by the soak: an executor restarted while anvil replaced its last blocks read no
-    code at the ledger once and exited 2. Code that comes back within a moment (a node
-    mid-reorg, or still syncing) is waited for; code that never comes is the named error."""
+    """Code that comes back within a moment (a node behind a load balancer, or still
+    syncing) is waited for; code that never comes is the named error."""
     env = _environment(settings, tmp_path, protocol, database, w3, anvil)
     ledger = protocol.deployment.ledger
     code = w3.provider.make_request("eth_getCode", [ledger, "latest"])["result"]  # type: ignore[arg-type]

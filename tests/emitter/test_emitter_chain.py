@@ -30,7 +30,7 @@ from artisan.domain.eip712 import sign_request
 from artisan.domain.types import InferenceRequest, Meter
 from artisan.emitter.config import EmitterConfig
 from artisan.emitter.emitter import Emitter, wait_idle
-from artisan.emitter.errors import BatchReverted, EmitterBusy
+from artisan.emitter.errors import BatchReverted, EmitterBusy, LedgerMissing
 from artisan.executor import outbox
 from artisan.executor.outbox import OutboxEntry, OutboxStatus
 from artisan.storage.database import Database
@@ -288,6 +288,44 @@ def test_reverted_batch_puts_its_executions_back(chain: Chain, fresh_db: Databas
         wait_idle(em, 10)
     assert_charged_once(chain, fresh_db, items, user, before)
     assert {outbox.get(fresh_db, ex.execution_id).attempts for ex in items} == {2}  # type: ignore[union-attr]
+
+
+def test_a_ledger_with_no_code_stops_the_emitter_instead_of_sending_forever(
+    chain: Chain, fresh_db: Database
+) -> None:
+    """A recordBatch to an address with no code succeeds and logs nothing. The emitter stops
+    with LedgerMissing, charges nothing and sends nothing more, even when started again.
+
+    Seen in a soak: anvil 1.7.1 loses every contract's code in a reorg deeper than the states
+    it keeps in memory (10, once a chain is long); a node whose chain was reset does the same.
+    Before, the emitter put the batch's executions back to pending and sent them again, one
+    batch each block time, without end."""
+    user = new_user(chain)
+    items = executions(chain, user, range(1, 4))
+    before = escrow(chain, user)
+    enqueue(fresh_db, items)
+    ledger = chain.protocol.deployment.ledger
+    code = chain.call("eth_getCode", ledger, "latest")
+    chain.call("anvil_setCode", ledger, "0x")
+    try:
+        with (
+            emitter(fresh_db, chain) as em,
+            pytest.raises(
+                LedgerMissing, match=f"no code is at the ledger address {ledger.lower()} on chain"
+            ),
+        ):
+            wait_idle(em, 10)
+        sent = chain.call("eth_getTransactionCount", OPERATOR, "latest")
+        with emitter(fresh_db, chain) as em, pytest.raises(LedgerMissing):
+            wait_idle(em, 10)
+        assert chain.call("eth_getTransactionCount", OPERATOR, "latest") == sent
+    finally:
+        chain.call("anvil_setCode", ledger, code)
+    assert [(b[1], b[3]) for b in batches(fresh_db)] == [("broadcast", 1)]
+    statuses = [outbox.get(fresh_db, ex.execution_id) for ex in items]
+    assert {s.status for s in statuses if s} == {OutboxStatus.BROADCAST} and all(statuses)
+    assert {s.attempts for s in statuses if s} == {1}
+    assert escrow(chain, user) == before
 
 
 def test_dropped_transaction_is_sent_again(chain: Chain, fresh_db: Database) -> None:
