@@ -65,9 +65,13 @@ def test_a_garbled_answer_is_the_node_failing_not_a_crash(
         with pytest.raises(NodeUnavailable, match=r"eth_call nonceUsed: the node answered 12345"):
             views.account(user.address, 1, 1)
         assert proxy.faults["garbled"] == 1
+        # The same for a wallet's code: garbled is not "no code" (an EOA's signature rules).
+        with pytest.raises(NodeUnavailable, match=r"eth_getCode: a malformed answer"):
+            views.has_code(protocol.deployment.ledger)
         views.close()
     healthy = LedgerViews(protocol, anvil.rpc_url)
     account = healthy.account(user.address, 1, 1)
     assert account.escrow == 100 * WAD and not account.nonce_used and account.usage_count == 0
+    assert healthy.has_code(protocol.deployment.ledger) and not healthy.has_code(user.address)
     assert error_response(NodeUnavailable("x")).status_code == 503
     healthy.close()
