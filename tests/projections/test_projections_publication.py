@@ -23,6 +23,7 @@ from artisan.audit.chain_reads import DistributorReader, LedgerReader, chain_eve
 from artisan.audit.verify import verify
 from artisan.chain.actions import BatchItem, ModelSpec, record_batch, register_model
 from artisan.chain.anvil import Anvil
+from artisan.chain.errors import ChainMoved
 from artisan.chain.protocol import WAD, Protocol
 from artisan.chain.signer import Signer
 from artisan.config import ANVIL_OPERATOR_KEY, REPO_ROOT, Settings
@@ -232,6 +233,38 @@ def test_a_reorg_that_removes_the_publication_gets_it_sent_again(
         world.reorg(depth, new_branch(world))
         assert pub.published(1) is None  # gone with the branch
         index(store, world.anvil, world.protocol)  # the indexer follows the reorg
+        assert publish_until_final(pub, world.w3)[0].epoch == 1
+    with store.connect() as conn:
+        steps = attempts_of(conn, 1)
+    assert [s for s, _n, _status in steps] == ["mint", "approve", "publish"]  # sent once each
+    assert_published_once(store, world, epoch, since)
+
+
+def test_a_reorg_between_reading_the_root_and_finding_its_log_is_the_chain_moving(
+    store: Database, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in the soak: the distributor answered with the epoch's root, then a reorg took the
+    publication away before its EpochPublished was looked up. The publisher logged an ERROR
+    and counted a failed publication for what is the chain moving: it is ``ChainMoved``
+    (transient, asked again next pass), and the epoch is then published once."""
+    epoch = close(store, world)
+    since = world.w3.eth.block_number
+    activity(world)
+    with publisher(store, world.anvil, world.protocol, world.settings.key("deployer")) as pub:
+        on_chain(pub, epoch)
+        depth = world.w3.eth.block_number - since
+        look_up = pub._published_by_us
+
+        def reorg_then_look_up(e: Any) -> Any:  # the fault, at the one point it matters
+            monkeypatch.setattr(pub, "_published_by_us", look_up)
+            world.reorg(depth, new_branch(world))
+            return look_up(e)
+
+        monkeypatch.setattr(pub, "_published_by_us", reorg_then_look_up)
+        with pytest.raises(ChainMoved, match="epoch 1: the distributor's root left the chain"):
+            pub.step()
+        assert pub.published(1) is None
+        index(store, world.anvil, world.protocol)
         assert publish_until_final(pub, world.w3)[0].epoch == 1
     with store.connect() as conn:
         steps = attempts_of(conn, 1)

@@ -43,7 +43,7 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 
 from artisan.chain.contracts import Deployment
-from artisan.chain.errors import NodeError
+from artisan.chain.errors import ChainMoved, NodeError
 from artisan.chain.jsonrpc import JsonRpc
 from artisan.chain.transactions import (
     GWEI,
@@ -254,6 +254,13 @@ class ChainPublisher:
                 f" not {epoch.root} (total {epoch.total})"
             )
         found = self._published_by_us(epoch) or self._published_log(epoch, head)
+        if found is None and self.published(epoch.epoch) is None:
+            # Seen in the soak: a reorg took the publication away between the two reads. The
+            # chain moved (asked again next pass), not a publication that failed.
+            raise ChainMoved(
+                f"epoch {epoch.epoch}: the distributor's root left the chain while its"
+                " EpochPublished was looked up"
+            )
         if found is None:
             raise PublicationError(
                 f"epoch {epoch.epoch}: the distributor holds its root but no EpochPublished"
