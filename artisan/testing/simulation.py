@@ -686,6 +686,22 @@ def open_batches(w: World) -> list[dict[str, Any]]:
     return []
 
 
+def post_mortem(w: World) -> dict[str, Any]:
+    """What a failed run keeps of a world still up: each open batch beside the node's view
+    (``open_batches``), every service's thread stacks written to its log (SIGUSR1), and the
+    outbox by operator and status."""
+    out: dict[str, Any] = {"open_batches": open_batches(w),
+                           "stacks_in_logs_of": w.services.dump_stacks()}  # fmt: skip
+    with contextlib.suppress(Exception), w.db.connect() as conn:
+        rows = conn.execute(
+            "SELECT 'execution', operator, status, count(*) FROM outbox_executions"
+            " GROUP BY 2, 3 UNION ALL SELECT 'batch', operator, status, count(*)"
+            " FROM outbox_batches GROUP BY 2, 3 ORDER BY 1, 2, 3"
+        ).fetchall()
+        out["outbox"] = [list(map(str, r)) for r in rows]
+    return out
+
+
 CHECKS = ("charged_once", "events", "digests", "verify", "rewards", "graphql")
 LOSSES = ("divergent", "lost", "double_charged", "duplicates", "bad_roots")
 
@@ -712,18 +728,10 @@ def run_seed(seed: int, *, steps: int, budget_s: float, url: str | None) -> dict
                         settle(w, t0 + budget_s * 0.85)
                         out.update(check(w, make()))
                     except (SimulationFailed, ServiceFailed):
-                        out["open_batches"] = open_batches(w)
-                        out["stacks_in_logs_of"] = w.services.dump_stacks()
+                        out.update(post_mortem(w))
                         raise
             except (SimulationFailed, ServiceFailed) as exc:
                 out["failure"] = str(exc)
-                with contextlib.suppress(Exception), db.connect() as conn:
-                    rows = conn.execute(
-                        "SELECT 'execution', operator, status, count(*) FROM outbox_executions"
-                        " GROUP BY 2, 3 UNION ALL SELECT 'batch', operator, status, count(*)"
-                        " FROM outbox_batches GROUP BY 2, 3 ORDER BY 1, 2, 3"
-                    ).fetchall()
-                    out["outbox"] = [list(map(str, r)) for r in rows]
                 if w_seen:
                     t = w_seen[0].truth
                     out["counts"] = {"accepted": len(t.accepted), "refused": len(t.refused),

@@ -72,6 +72,7 @@ from artisan.testing.simulation import (
     crash_restart,
     databases,
     execute_one,
+    post_mortem,
     reorg,
     settle,
     world,
@@ -326,33 +327,12 @@ def run_soak(o: SoakOptions, url: str | None) -> dict[str, Any]:
             databases(url, root, keep=lambda: f.failure is not None) as (db, make),
             world(params, root, db) as w,
         ):
-            w.services.wait_http(f"{w.api}/health", 90)
-            print(json.dumps({"soak_s": o.seconds, "anvil": w.anvil.rpc_url, "api": w.api,
-                              "database": db.url, "logs": str(root / "logs")}),
-                  file=sys.stderr, flush=True)  # fmt: skip
-            wall = _load(w, o, f)
-            out["load_average"] = [round(x, 2) for x in os.getloadavg()]
-            out["executions"] = {**_latency(f.executions_ms, wall),
-                                 "accepted": len(w.truth.accepted),
-                                 "refused": len(w.truth.refused),
-                                 "unknown": len(w.truth.unknown)}  # fmt: skip
-            out["graphql_reads"] = {**_latency(f.reads_ms, wall), "errors": f.read_errors,
-                                    "unavailable": f.read_unavailable}  # fmt: skip
-            out["subscriptions"] = {"messages": f.messages, "reconnects": f.reconnects}
-            out["reorgs"], out["restarts"] = len(w.truth.reorgs), dict(w.truth.restarts)
-            memory, judged, leaking = _memory(f, o)
-            out["processes"], out["memory_judged"] = memory, judged
-            out["memory_limit_mib_per_h"] = MEMORY_LIMIT_MIB_PER_H
-            out["pg_connections"] = _spread(f.pg_connections)
-            if leaking:
-                f.fail(f"memory grows past {MEMORY_LIMIT_MIB_PER_H} MiB/h: {', '.join(leaking)}")
-            if f.failure is None:
-                settle(w, time.monotonic() + max(180.0, o.seconds / 2))
-                results = check(w, make())
-                out["checks"] = {c: bool(results[c]) for c in CHECKS}
-                out["loss"] = {**results["losses"], "not_projected": _not_projected(w)}
-                out["chain"] = {k: results["counts"][k] for k in ("executed_on_chain", "events",
-                                                                  "epochs", "head")}  # fmt: skip
+            try:
+                _run(w, o, f, out, make, {"database": db.url, "logs": str(root / "logs")})
+            except (SimulationFailed, ServiceFailed) as exc:
+                f.fail(str(exc))
+            if f.failure is not None:
+                out.update(post_mortem(w))
     except (SimulationFailed, ServiceFailed) as exc:
         f.fail(str(exc))
     out["failure"] = f.failure
@@ -366,6 +346,39 @@ def run_soak(o: SoakOptions, url: str | None) -> dict[str, Any]:
     else:
         out["logs"] = str(root / "logs")
     return out
+
+
+def _run(
+    w: World, o: SoakOptions, f: Figures, out: dict[str, Any], make: Callable[[], Any],
+    where: dict[str, str],
+) -> None:  # fmt: skip
+    """The load, then (unless it failed) the settling and the checks, into ``out``."""
+    w.services.wait_http(f"{w.api}/health", 90)
+    print(json.dumps({"soak_s": o.seconds, "anvil": w.anvil.rpc_url, "api": w.api, **where}),
+          file=sys.stderr, flush=True)  # fmt: skip
+    wall = _load(w, o, f)
+    out["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    out["executions"] = {**_latency(f.executions_ms, wall),
+                         "accepted": len(w.truth.accepted),
+                         "refused": len(w.truth.refused),
+                         "unknown": len(w.truth.unknown)}  # fmt: skip
+    out["graphql_reads"] = {**_latency(f.reads_ms, wall), "errors": f.read_errors,
+                            "unavailable": f.read_unavailable}  # fmt: skip
+    out["subscriptions"] = {"messages": f.messages, "reconnects": f.reconnects}
+    out["reorgs"], out["restarts"] = len(w.truth.reorgs), dict(w.truth.restarts)
+    memory, judged, leaking = _memory(f, o)
+    out["processes"], out["memory_judged"] = memory, judged
+    out["memory_limit_mib_per_h"] = MEMORY_LIMIT_MIB_PER_H
+    out["pg_connections"] = _spread(f.pg_connections)
+    if leaking:
+        f.fail(f"memory grows past {MEMORY_LIMIT_MIB_PER_H} MiB/h: {', '.join(leaking)}")
+    if f.failure is None:
+        settle(w, time.monotonic() + max(180.0, o.seconds / 2))
+        results = check(w, make())
+        out["checks"] = {c: bool(results[c]) for c in CHECKS}
+        out["loss"] = {**results["losses"], "not_projected": _not_projected(w)}
+        out["chain"] = {k: results["counts"][k] for k in ("executed_on_chain", "events",
+                                                          "epochs", "head")}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
