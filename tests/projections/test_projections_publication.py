@@ -272,6 +272,39 @@ def test_a_reorg_between_reading_the_root_and_finding_its_log_is_the_chain_movin
     assert_published_once(store, world, epoch, since)
 
 
+def test_a_reorg_that_takes_the_mint_away_mid_pass_signs_nothing_at_its_nonce(
+    store: Database, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in the soak: the mint's receipt was read, then a reorg took the mint away before
+    the approve was signed. The approve went out under the mint's nonce, and the publish's
+    estimate then reverted (ERC20InsufficientBalance), logged as a failed publication. The
+    pending nonce not past the mint's is ``ChainMoved`` now: nothing is signed at it, the mint
+    is sent again, and each step lands once."""
+    epoch = close(store, world)
+    since = world.w3.eth.block_number
+    with publisher(store, world.anvil, world.protocol, world.settings.key("deployer")) as pub:
+        send = pub._send
+        sent: list[str] = []
+
+        def reorg_before_the_approve(e: Any, step: str, *rest: Any) -> Any:
+            if step == "approve" and "approve" not in sent:
+                world.reorg(1, new_branch(world))  # the mint's block: the mint with it
+            sent.append(step)
+            return send(e, step, *rest)
+
+        monkeypatch.setattr(pub, "_send", reorg_before_the_approve)
+        with pytest.raises(ChainMoved, match="epoch 1: the pending nonce"):
+            pub.step()
+        assert sent == ["mint", "approve"]
+        monkeypatch.setattr(pub, "_send", send)
+        index(store, world.anvil, world.protocol)
+        assert publish_until_final(pub, world.w3)[0].epoch == 1
+    with store.connect() as conn:
+        steps = attempts_of(conn, 1)
+    assert [s for s, _n, _status in steps] == ["mint", "approve", "publish"]  # signed once each
+    assert_published_once(store, world, epoch, since)
+
+
 def test_a_reorg_whose_branch_spends_the_publishers_nonces(store: Database, world: World) -> None:
     """The new branch holds other transactions of the publisher's own key at the nonces of its
     mint and approve: those attempts are lost (and the publish after them abandoned), and each

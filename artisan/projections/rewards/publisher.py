@@ -378,12 +378,16 @@ class ChainPublisher:
                 self._keep_alive(a, head, now)
         if "approve" in done and "publish" not in done | moving and self._allowance() < epoch.total:
             done.discard("approve")  # spent since (another epoch's publication): approve again
+        # Every new step's nonce comes after those of the steps done: a pending count that
+        # does not is a chain that moved under this pass (``_send``).
+        after = max((a.nonce for a in attempts if a.step in done), default=None)
         for step in steps:
             if step in done:
                 continue
             if step in moving:
                 return  # in flight: a later pass sees it mined
-            tx = self._send(epoch, step, head)
+            tx = self._send(epoch, step, head, after)
+            after = tx.nonce
             receipt = self.rpc.call("eth_getTransactionReceipt", tx.tx_hash)
             if receipt is None or receipt["status"] != "0x1":
                 return  # not mined yet (or reverted: a later pass decides)
@@ -417,7 +421,7 @@ class ChainPublisher:
                     a.epoch, a.step, a.nonce, a.age, tx.tx_hash)  # fmt: skip
         broadcast(self.rpc, tx)
 
-    def _send(self, epoch: PendingEpoch, step: str, head: Head) -> SignedTx:
+    def _send(self, epoch: PendingEpoch, step: str, head: Head, after: int | None) -> SignedTx:
         to, data = self._call(epoch, step)
         call = {"from": self.address, "to": to, "data": "0x" + data.hex()}
         try:
@@ -427,6 +431,13 @@ class ChainPublisher:
                 f"epoch {epoch.epoch}: {step} would revert: {exc.message}"
             ) from exc
         nonce = int(self.rpc.call("eth_getTransactionCount", self.address, "pending"), 16)
+        if after is not None and nonce <= after:
+            # Seen in the soak: a reorg took the mint away after its receipt was read, the
+            # approve went out under the mint's nonce and the publish would then revert.
+            raise ChainMoved(
+                f"epoch {epoch.epoch}: the pending nonce {nonce} no longer counts the step"
+                f" done at nonce {after}: it left the chain during this pass"
+            )
         tx = sign_call(
             self.account, chain_id=self.contracts.chain_id, to=to, data=data, nonce=nonce,
             gas=-(-estimate * self.config.gas_margin_ppm // 1_000_000),
