@@ -19,7 +19,7 @@ from web3 import Web3
 from artisan.chain.anvil import Anvil, start_anvil
 from artisan.chain.contracts import Deployment
 from artisan.chain.errors import NodeUnavailable
-from artisan.chain.jsonrpc import JsonRpc
+from artisan.chain.jsonrpc import JsonRpc, no_code
 from artisan.chain.protocol import Protocol, attach, deploy
 from artisan.chain.signer import Signer, connect
 from artisan.config import Settings, redact_url
@@ -79,11 +79,9 @@ class Environment:
             if deployment.chain_id != chain_id:
                 raise missing
 
-            def ledger_code() -> str:
-                code = rpc.call("eth_getCode", deployment.ledger, "latest")
-                if code in (None, "0x", ""):  # a node mid-reorg or still syncing, for a moment
+            def ledger_code() -> None:
+                if no_code(rpc.call("eth_getCode", deployment.ledger, "latest")):
                     raise _NoLedgerCode(f"no code at the ledger's address {deployment.ledger}")
-                return str(code)
 
             # Empty code is asked again for a few seconds (as a node that does not answer is)
             # before it means a wrong deployment: a node behind a load balancer, or one still

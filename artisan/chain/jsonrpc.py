@@ -86,6 +86,11 @@ def shaped(method: str, result: Any) -> Any:
     return result
 
 
+def no_code(answer: str) -> bool:
+    """Whether an ``eth_getCode`` answer (already ``shaped``) says no contract is there."""
+    return answer in ("0x", "0x0")
+
+
 def _orjson(content: bytes, method: str) -> Any:
     return orjson.loads(content)
 

@@ -29,7 +29,7 @@ from web3.exceptions import Web3Exception
 
 from artisan.chain.codec import rates_from_tuple, terms_from_chain
 from artisan.chain.errors import NodeUnavailable
-from artisan.chain.jsonrpc import shaped, translate
+from artisan.chain.jsonrpc import no_code, shaped, translate
 from artisan.chain.protocol import Protocol
 from artisan.config import redact_url
 from artisan.domain.types import Access, ModelTerms, Rates
@@ -169,7 +169,7 @@ class LedgerViews:
         (code,) = self._batch([("eth_getCode", [address, "latest"])])
         # A garbled answer is the node failing, never "not a contract" (which would judge a
         # wallet's signature as an EOA's).
-        return str(shaped("eth_getCode", code)) not in ("0x", "0x0")
+        return not no_code(shaped("eth_getCode", code))
 
     def _call(self, data: bytes) -> dict[str, str]:
         return {"to": self.ledger_address, "data": "0x" + data.hex()}

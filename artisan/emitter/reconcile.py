@@ -40,7 +40,7 @@ from eth_account.signers.local import LocalAccount
 
 from artisan.chain.abi.ledger import INFERENCE_EXECUTED_TOPIC, Outcome, outcomes_of
 from artisan.chain.errors import ChainMoved, LogRangeTooLarge, NodeError, NodeUnavailable
-from artisan.chain.jsonrpc import JsonRpc
+from artisan.chain.jsonrpc import JsonRpc, no_code
 from artisan.chain.transactions import Head, broadcast, replacement
 from artisan.domain.types import RejectReason
 from artisan.emitter import batches as store
@@ -193,8 +193,7 @@ class Reconciler:
         """A successful batch with no outcome at all: the ledger logs one per item, so either
         no code is at its address (raise: sending again would spend gas for nothing, forever)
         or the chain and the outbox disagree (``_finalize`` puts the rows back and says so)."""
-        code = self.rpc.call("eth_getCode", self.key.ledger, hex(number))
-        if code in ("0x", ""):
+        if no_code(self.rpc.call("eth_getCode", self.key.ledger, hex(number))):
             raise LedgerMissing(
                 f"recordBatch nonce {b.nonce} ({tx}) succeeded in block {number} without a "
                 f"single outcome: no code is at the ledger address {self.key.ledger} on chain "

@@ -65,6 +65,7 @@ from artisan.audit.verify import verify
 from artisan.chain.actions import ModelSpec, events_in, register_model
 from artisan.chain.anvil import Anvil, start_anvil
 from artisan.chain.codec import request_tuple
+from artisan.chain.jsonrpc import no_code
 from artisan.chain.protocol import WAD, Protocol, deploy
 from artisan.chain.signer import Signer, connect
 from artisan.config import ANVIL_DEPLOYER_KEY, ANVIL_OPERATOR_KEY, load_settings
@@ -410,7 +411,7 @@ def reorg(w: World, depth: int) -> bool:
         return False
     w.rpc("anvil_reorg", depth, [])
     w.truth.reorgs.append(depth)
-    if w.rpc("eth_getCode", w.protocol.deployment.ledger, "latest") in ("0x", ""):
+    if no_code(w.rpc("eth_getCode", w.protocol.deployment.ledger, "latest")):
         raise SimulationFailed(
             f"anvil lost the contracts' code in a reorg of depth {depth} at block {w.head()}: "
             f"it keeps only the last {ANVIL_SAFE_REORG} states in memory on a long chain, and "
@@ -666,15 +667,23 @@ def check(w: World, clean: Database) -> dict[str, Any]:
     return results
 
 
+def _rows(w: World, query: str) -> list[tuple[Any, ...]] | None:
+    """A post-mortem's read: None if the database cannot answer (the run may have broken it)."""
+    with contextlib.suppress(Exception), w.db.connect() as conn:
+        return conn.execute(query.encode()).fetchall()
+    return None
+
+
 def open_batches(w: World) -> list[dict[str, Any]]:
     """A failed seed's batches not yet final, each beside what the node says of its latest
     transaction and of its operator's nonce: where an emitter stopped, in facts."""
-    with contextlib.suppress(Exception), w.db.connect() as conn:
-        rows = conn.execute(
-            "SELECT id, operator, nonce, status, tx_hash, block_number,"
-            " round(extract(epoch FROM now() - updated_at)::numeric, 1)::float"
-            " FROM outbox_batches WHERE status IN ('broadcast', 'mined') ORDER BY operator, nonce"
-        ).fetchall()
+    rows = _rows(w, "SELECT id, operator, nonce, status, tx_hash, block_number,"
+                    " round(extract(epoch FROM now() - updated_at)::numeric, 1)::float"
+                    " FROM outbox_batches WHERE status IN ('broadcast', 'mined')"
+                    " ORDER BY operator, nonce")  # fmt: skip
+    if rows is None:
+        return []
+    with contextlib.suppress(Exception):  # the node may be gone as well
         nonces = {op: int(w.rpc("eth_getTransactionCount", op, "latest"), 16)
                   for op in {r[1] for r in rows}}  # fmt: skip
         return [
@@ -692,12 +701,10 @@ def post_mortem(w: World) -> dict[str, Any]:
     outbox by operator and status."""
     out: dict[str, Any] = {"open_batches": open_batches(w),
                            "stacks_in_logs_of": w.services.dump_stacks()}  # fmt: skip
-    with contextlib.suppress(Exception), w.db.connect() as conn:
-        rows = conn.execute(
-            "SELECT 'execution', operator, status, count(*) FROM outbox_executions"
-            " GROUP BY 2, 3 UNION ALL SELECT 'batch', operator, status, count(*)"
-            " FROM outbox_batches GROUP BY 2, 3 ORDER BY 1, 2, 3"
-        ).fetchall()
+    rows = _rows(w, "SELECT 'execution', operator, status, count(*) FROM outbox_executions"
+                    " GROUP BY 2, 3 UNION ALL SELECT 'batch', operator, status, count(*)"
+                    " FROM outbox_batches GROUP BY 2, 3 ORDER BY 1, 2, 3")  # fmt: skip
+    if rows is not None:
         out["outbox"] = [list(map(str, r)) for r in rows]
     return out
 

@@ -328,7 +328,11 @@ def run_soak(o: SoakOptions, url: str | None) -> dict[str, Any]:
             world(params, root, db) as w,
         ):
             try:
-                _run(w, o, f, out, make, {"database": db.url, "logs": str(root / "logs")})
+                w.services.wait_http(f"{w.api}/health", 90)
+                print(json.dumps({"soak_s": o.seconds, "anvil": w.anvil.rpc_url, "api": w.api,
+                                  "database": db.url, "logs": str(root / "logs")}),
+                      file=sys.stderr, flush=True)  # fmt: skip
+                _run(w, o, f, out, make)
             except (SimulationFailed, ServiceFailed) as exc:
                 f.fail(str(exc))
             if f.failure is not None:
@@ -349,13 +353,9 @@ def run_soak(o: SoakOptions, url: str | None) -> dict[str, Any]:
 
 
 def _run(
-    w: World, o: SoakOptions, f: Figures, out: dict[str, Any], make: Callable[[], Any],
-    where: dict[str, str],
-) -> None:  # fmt: skip
+    w: World, o: SoakOptions, f: Figures, out: dict[str, Any], make: Callable[[], Any]
+) -> None:
     """The load, then (unless it failed) the settling and the checks, into ``out``."""
-    w.services.wait_http(f"{w.api}/health", 90)
-    print(json.dumps({"soak_s": o.seconds, "anvil": w.anvil.rpc_url, "api": w.api, **where}),
-          file=sys.stderr, flush=True)  # fmt: skip
     wall = _load(w, o, f)
     out["load_average"] = [round(x, 2) for x in os.getloadavg()]
     out["executions"] = {**_latency(f.executions_ms, wall),

@@ -167,6 +167,12 @@ def new_branch(world: World) -> list[str]:
     ]
 
 
+def follow_and_publish(store: Database, world: World, pub: ChainPublisher) -> None:
+    """The indexer follows the chain as it is now, then the publisher takes epoch 1 to final."""
+    index(store, world.anvil, world.protocol)
+    assert publish_until_final(pub, world.w3)[0].epoch == 1
+
+
 def assert_each_step_signed_once(store: Database) -> None:
     with store.connect() as conn:
         steps = attempts_of(conn, 1)
@@ -238,8 +244,7 @@ def test_a_reorg_that_removes_the_publication_gets_it_sent_again(
         depth = world.w3.eth.block_number - since  # the activity and all three steps
         world.reorg(depth, new_branch(world))
         assert pub.published(1) is None  # gone with the branch
-        index(store, world.anvil, world.protocol)  # the indexer follows the reorg
-        assert publish_until_final(pub, world.w3)[0].epoch == 1
+        follow_and_publish(store, world, pub)  # the indexer follows the reorg
     assert_each_step_signed_once(store)
     assert_published_once(store, world, epoch, since)
 
@@ -268,8 +273,7 @@ def test_a_reorg_between_reading_the_root_and_finding_its_log_is_the_chain_movin
         with pytest.raises(ChainMoved, match="epoch 1: the distributor's root left the chain"):
             pub.step()
         assert pub.published(1) is None
-        index(store, world.anvil, world.protocol)
-        assert publish_until_final(pub, world.w3)[0].epoch == 1
+        follow_and_publish(store, world, pub)
     assert_each_step_signed_once(store)
     assert_published_once(store, world, epoch, since)
 
@@ -303,8 +307,7 @@ def test_a_reorg_that_takes_the_mint_away_mid_pass_signs_nothing_at_its_nonce(
                 time.sleep(0.02)
         assert sent == ["mint", "approve"]
         monkeypatch.setattr(pub, "_send", send)
-        index(store, world.anvil, world.protocol)
-        assert publish_until_final(pub, world.w3)[0].epoch == 1
+        follow_and_publish(store, world, pub)
     assert_each_step_signed_once(store)
     assert_published_once(store, world, epoch, since)
 
