@@ -11,7 +11,14 @@ import pytest
 from psycopg import sql
 
 from artisan.storage.database import Database
-from artisan.testing.simulation import CHECKS, LOSSES, Params, databases, run_seed
+from artisan.testing.simulation import (
+    CHECKS,
+    LOSSES,
+    Params,
+    databases,
+    failure_digest,
+    run_seed,
+)
 
 SEED = 1  # its parameters draw every fault: RPC errors, reorgs and restarts
 
@@ -57,3 +64,34 @@ def test_a_failed_run_keeps_its_databases_for_a_post_mortem(
                 name = str(psycopg.conninfo.conninfo_to_dict(db.url)["dbname"])
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                     sql.Identifier(name)))  # fmt: skip
+
+
+def test_a_failed_seed_is_summed_up_where_the_tail_of_the_output_shows_it(tmp_path: Path) -> None:
+    """CI shows the end of `make simulate`'s output: a failed seed's reason, outbox and each
+    service's last warnings go there, not only into a log directory CI does not keep."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "executor-a.log").write_text(
+        "2026-12-07 10:00:00,000 INFO artisan.emitter started\n"
+        + "".join(
+            f"2026-12-07 10:00:0{i},000 WARNING artisan.emitter.reconcile batch {i}: lost\n"
+            for i in range(6)
+        )
+        + "2026-12-07 10:00:09,000 ERROR artisan.cli boom\n"
+    )
+    (logs / "indexer.log").write_text("2026-12-07 10:00:00,000 INFO artisan.indexer quiet\n")
+    result = {"seed": 9, "seconds": 54.2, "ok": False, "logs": str(logs),
+              "failure": "not within the run's time: every accepted execution final on chain",
+              "outbox": [["batch", "0xop", "broadcast", "4"]]}  # fmt: skip
+    text = failure_digest(result, lines=3)
+    lines = text.splitlines()
+    assert lines[0] == ("seed 9 failed after 54.2 s: not within the run's time: every accepted"
+                        " execution final on chain")  # fmt: skip
+    assert '  outbox: [["batch", "0xop", "broadcast", "4"]]' in lines
+    noted = [x for x in lines if x.startswith("  executor-a: ")]
+    assert [x.split()[-2:] for x in noted] == [
+        ["4:", "lost"],
+        ["5:", "lost"],
+        ["artisan.cli", "boom"],
+    ]
+    assert not any("indexer" in x or " INFO " in x for x in lines)

@@ -769,6 +769,23 @@ def _table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def failure_digest(result: dict[str, Any], lines: int = 4) -> str:
+    """A failed seed in a few lines for the end of the output (where CI's tail shows it): its
+    failure, its outbox and open batches, and the last warnings and errors of each service."""
+    out = [f"seed {result['seed']} failed after {result['seconds']} s: "
+           f"{result.get('failure', 'a check failed')}"]  # fmt: skip
+    for key in ("counts", "outbox", "open_batches", "losses"):
+        if result.get(key):
+            out.append(f"  {key}: {json.dumps(result[key], default=str)}")
+    logs = Path(str(result.get("logs", "")))
+    for path in sorted(logs.glob("*.log")) if result.get("logs") else []:
+        text = path.read_text(errors="replace").splitlines()
+        noted = [x for x in text if " WARNING " in x or " ERROR " in x or "Traceback" in x]
+        for line in noted[-lines:]:
+            out.append(f"  {path.stem}: {line[:300]}")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, default=20)
@@ -785,6 +802,9 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         print(json.dumps(result, default=str), file=sys.stderr, flush=True)
     print(_table(results))
+    for r in results:
+        if not r["ok"]:
+            print(failure_digest(r))
     failed = [r["seed"] for r in results if not r["ok"]]
     summary: dict[str, Any] = {"seeds": len(results), "passed": len(results) - len(failed),
                                "failed": failed,
