@@ -5,19 +5,26 @@ itself working between simulation runs."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from artisan.storage.database import Database
+from artisan.storage.service_status import Heartbeat
+from artisan.testing.services import Services
 from artisan.testing.simulation import (
     CHECKS,
     LOSSES,
     Params,
+    SimulationFailed,
+    World,
     databases,
     failure_digest,
     run_seed,
+    services_alive,
 )
 
 SEED = 1  # its parameters draw every fault: RPC errors, reorgs and restarts
@@ -95,3 +102,26 @@ def test_a_failed_seed_is_summed_up_where_the_tail_of_the_output_shows_it(tmp_pa
         ["artisan.cli", "boom"],
     ]
     assert not any("indexer" in x or " INFO " in x for x in lines)
+
+
+def test_a_service_part_that_failed_inside_a_live_process_fails_the_seed(
+    fresh_db: Database, tmp_path: Path
+) -> None:
+    """An executor whose emitter thread stopped on an error goes on serving, so its process
+    never ends: the seed used to wait out its whole budget, then say only that executions were
+    not final. The failed ``service_status`` row now fails it at once, with the error."""
+    w = cast(World, SimpleNamespace(services=Services({}, tmp_path / "logs"), db=fresh_db))
+    executor, emitter = (
+        Heartbeat(fresh_db, "executor", "host:1"),
+        Heartbeat(fresh_db, "emitter", "host:1"),
+    )
+    try:
+        executor.write("running")
+        emitter.write("running")
+        services_alive(w)  # nothing failed: no error
+        emitter.write("failed", last_error="LedgerMissing: no code at the ledger")
+        with pytest.raises(SimulationFailed, match="the emitter of host:1 failed: LedgerMissing"):
+            services_alive(w)
+    finally:
+        executor.close()
+        emitter.close()

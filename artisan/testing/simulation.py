@@ -449,6 +449,7 @@ def run_workload(w: World, deadline: float) -> None:
                 _other_action(w, signals)
             if step % 5 == 4:
                 w.mine(w.rng.randint(1, 4))  # time passes: epochs end
+                services_alive(w)
             _chaos(w)
     finally:
         for client in clients.values():
@@ -459,10 +460,22 @@ def run_workload(w: World, deadline: float) -> None:
 # Settling: faults stop, every service catches up, epochs close and publish, creators claim.
 
 
+def services_alive(w: World) -> None:
+    """Raise if a service process ended, or one of its parts stopped on an error while the
+    process lives on (its ``service_status`` row is ``failed``: an executor whose emitter
+    thread stopped goes on serving, and its executions would simply never become final)."""
+    w.services.check()
+    with w.db.connect() as conn:
+        failed = conn.execute("SELECT service, instance, last_error FROM service_status"
+                              " WHERE state = 'failed' ORDER BY 1, 2").fetchall()  # fmt: skip
+    if failed:
+        raise SimulationFailed("; ".join(f"the {s} of {i} failed: {e}" for s, i, e in failed))
+
+
 def _wait(what: str, check: Callable[[], bool], deadline: float, w: World | None = None) -> None:
     while not check():
         if w is not None:
-            w.services.check()
+            services_alive(w)
         if time.monotonic() > deadline:
             raise SimulationFailed(f"not within the run's time: {what}")
         time.sleep(0.2)
@@ -518,7 +531,7 @@ def settle(w: World, deadline: float) -> None:
         closed = _scalar(w.db, "SELECT count(*) FROM reward_epochs")
         if closed >= due and all(_published(w, e) for e in range(1, due + 1)):
             break
-        w.services.check()
+        services_alive(w)
         if time.monotonic() > deadline:
             raise SimulationFailed(f"epochs: {closed} of {due} closed and published in time")
         w.mine(1)
@@ -706,6 +719,12 @@ def post_mortem(w: World) -> dict[str, Any]:
                     " FROM outbox_batches GROUP BY 2, 3 ORDER BY 1, 2, 3")  # fmt: skip
     if rows is not None:
         out["outbox"] = [list(map(str, r)) for r in rows]
+    rows = _rows(w, "SELECT service, instance, state, last_error,"
+                    " round(extract(epoch FROM now() - updated_at)::numeric, 1)::float"
+                    " FROM service_status ORDER BY 1, 2")  # fmt: skip
+    if rows is not None:  # a row not beaten for seconds: a process killed, or one hung
+        out["service_status"] = [{"service": s, "instance": i, "state": st, "last_error": e,
+                                  "silent_s": age} for s, i, st, e, age in rows]  # fmt: skip
     return out
 
 
@@ -776,13 +795,16 @@ def failure_digest(result: dict[str, Any], lines: int = 4) -> str:
            f"{result.get('failure', 'a check failed')}"]  # fmt: skip
     for key in ("counts", "outbox", "open_batches", "losses"):
         if result.get(key):
-            out.append(f"  {key}: {json.dumps(result[key], default=str)}")
+            out.append(f"  {key}: {json.dumps(result[key], default=str)[:600]}")
+    for row in result.get("service_status", ()):
+        if row["state"] != "running" or (row["silent_s"] or 0) > 5:
+            out.append(f"  status: {json.dumps(row, default=str)[:300]}")
     logs = Path(str(result.get("logs", "")))
     for path in sorted(logs.glob("*.log")) if result.get("logs") else []:
         text = path.read_text(errors="replace").splitlines()
         noted = [x for x in text if " WARNING " in x or " ERROR " in x or "Traceback" in x]
         for line in noted[-lines:]:
-            out.append(f"  {path.stem}: {line[:300]}")
+            out.append(f"  {path.stem}: {line[:240]}")
     return "\n".join(out)
 
 
@@ -811,6 +833,9 @@ def main(argv: list[str] | None = None) -> int:
                                "max_seconds": max(r["seconds"] for r in results)}  # fmt: skip
     for key in LOSSES:
         summary[key] = sum(r.get("losses", {}).get(key, 0) for r in results)
+    if failed:  # the reasons on the last line too: CI may show no more than that
+        summary["failures"] = {r["seed"]: str(r.get("failure", "a check failed"))[:300]
+                               for r in results if not r["ok"]}  # fmt: skip
     for key in ("accepted", "executed_on_chain", "reorgs", "restarts", "rpc_faults"):
         summary[key] = sum(r.get("counts", {}).get(key, 0) for r in results)
     print(json.dumps(summary))
