@@ -125,6 +125,12 @@ class Emitter:
 
     def step(self) -> bool:
         """One pass: send what is due, then reconcile. True if anything moved."""
+        try:
+            return self._step()
+        finally:
+            self.metrics.passed()  # ended, moved or not, failed or not: the thread is alive
+
+    def _step(self) -> bool:
         self._sender.check()
         if self._sender.take_refusal():
             self._next_nonce = None  # a nonce was taken behind our back: ask the chain again

@@ -9,6 +9,7 @@ emitter's pass. ``measure`` returns the same figures for the heartbeat (``artisa
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -50,7 +51,18 @@ class EmitterMetrics:
             "node_failures", "Passes that failed on the node (retried with backoff)", ["error"],
             namespace=NS, registry=r,
         )  # fmt: skip
+        self.last_pass = Gauge(
+            "last_pass_timestamp_seconds", "When the emitter's last pass ended (Unix time),"
+            " whether it moved anything or not: a value that stops advancing is an emitter"
+            " thread that hangs", namespace=NS, registry=r,
+        )  # fmt: skip
         self.last_error: str | None = None
+        self._last_pass: float | None = None  # monotonic
+
+    def passed(self) -> None:
+        """A pass ended (whatever it did)."""
+        self._last_pass = time.monotonic()
+        self.last_pass.set(time.time())
 
     def sent(self, size: int) -> None:
         self.batches.labels("sent").inc()
@@ -82,4 +94,7 @@ class EmitterMetrics:
             "batches_in_flight": int(value(f"{NS}_batches_in_flight") or 0),
             "confirmed": int(value(f"{NS}_executions_total", {"outcome": "confirmed"}) or 0),
             "rejected": int(value(f"{NS}_executions_total", {"outcome": "rejected"}) or 0),
-        }
+            # The heartbeat beats on a thread of its own: this is what tells a hung emitter.
+            "last_pass_s": None if self._last_pass is None
+            else round(time.monotonic() - self._last_pass, 1),
+        }  # fmt: skip

@@ -720,11 +720,13 @@ def post_mortem(w: World) -> dict[str, Any]:
     if rows is not None:
         out["outbox"] = [list(map(str, r)) for r in rows]
     rows = _rows(w, "SELECT service, instance, state, last_error,"
-                    " round(extract(epoch FROM now() - updated_at)::numeric, 1)::float"
-                    " FROM service_status ORDER BY 1, 2")  # fmt: skip
-    if rows is not None:  # a row not beaten for seconds: a process killed, or one hung
+                    " round(extract(epoch FROM now() - updated_at)::numeric, 1)::float,"
+                    " details->>'last_pass_s' FROM service_status ORDER BY 1, 2")  # fmt: skip
+    if rows is not None:  # a row not beaten for seconds: a process killed, or one hung; an
+        # emitter's last pass long ago: its thread hangs while the process beats on
         out["service_status"] = [{"service": s, "instance": i, "state": st, "last_error": e,
-                                  "silent_s": age} for s, i, st, e, age in rows]  # fmt: skip
+                                  "silent_s": age, "last_pass_s": last}
+                                 for s, i, st, e, age, last in rows]  # fmt: skip
     return out
 
 
@@ -797,7 +799,11 @@ def failure_digest(result: dict[str, Any], lines: int = 4) -> str:
         if result.get(key):
             out.append(f"  {key}: {json.dumps(result[key], default=str)[:600]}")
     for row in result.get("service_status", ()):
-        if row["state"] != "running" or (row["silent_s"] or 0) > 5:
+        if (
+            row["state"] != "running"
+            or (row["silent_s"] or 0) > 5
+            or (float(row.get("last_pass_s") or 0) > 5)
+        ):
             out.append(f"  status: {json.dumps(row, default=str)[:300]}")
     logs = Path(str(result.get("logs", "")))
     for path in sorted(logs.glob("*.log")) if result.get("logs") else []:

@@ -239,6 +239,23 @@ def test_batches_are_confirmed_with_matching_fields(chain: Chain, fresh_db: Data
         assert before[u.address] - escrow(chain, u) == n * cost_each(chain, u)
 
 
+def test_the_heartbeat_tells_how_long_ago_the_last_pass_ended(
+    chain: Chain, fresh_db: Database
+) -> None:
+    """The heartbeat beats on a thread of its own, so an emitter thread that hangs would look
+    alive: its figures carry the age of the emitter's last pass, and a gauge its end time."""
+    with emitter(fresh_db, chain) as em, fresh_db.connect() as conn:
+        assert em.metrics.measure(conn, em.key)["last_pass_s"] is None  # no pass yet
+        before = time.time()
+        em.step()
+        ended = em.metrics.registry.get_sample_value("artisan_emitter_last_pass_timestamp_seconds")
+        assert ended is not None and before <= ended <= time.time()
+        assert em.metrics.measure(conn, em.key)["last_pass_s"] == pytest.approx(0.0, abs=0.5)
+        time.sleep(0.6)
+        age = em.metrics.measure(conn, em.key)["last_pass_s"]
+        assert isinstance(age, float) and age >= 0.6
+
+
 def test_second_emitter_for_the_same_key_is_refused(chain: Chain, fresh_db: Database) -> None:
     """While one emitter holds the operator key's lock, a second one cannot start."""
     with emitter(fresh_db, chain), pytest.raises(EmitterBusy):
