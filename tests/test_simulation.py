@@ -4,6 +4,7 @@ itself working between simulation runs."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -14,7 +15,7 @@ from psycopg import sql
 
 from artisan.storage.database import Database
 from artisan.storage.service_status import Heartbeat
-from artisan.testing.services import Services
+from artisan.testing.services import Service, Services
 from artisan.testing.simulation import (
     CHECKS,
     LOSSES,
@@ -74,32 +75,49 @@ def test_a_failed_run_keeps_its_databases_for_a_post_mortem(
 
 
 def test_a_failed_seed_is_summed_up_where_the_tail_of_the_output_shows_it(tmp_path: Path) -> None:
-    """CI shows the end of `make simulate`'s output: a failed seed's reason, outbox and each
-    service's last warnings go there, not only into a log directory CI does not keep."""
+    """CI shows the end of `make simulate`'s output: a failed seed's reason, outbox, odd status
+    rows and each service's last errors and warnings go there, not only into a log directory CI
+    does not keep. An error comes before warnings, a traceback by its exception's line, and a
+    warning repeated with other numbers once."""
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "executor-a.log").write_text(
         "2026-12-07 10:00:00,000 INFO artisan.emitter started\n"
+        "2026-12-07 10:00:01,000 WARNING artisan.emitter.reconcile batch 3: left the chain\n"
         + "".join(
             f"2026-12-07 10:00:0{i},000 WARNING artisan.emitter.reconcile batch {i}: lost\n"
-            for i in range(6)
+            for i in range(2, 7)
         )
-        + "2026-12-07 10:00:09,000 ERROR artisan.cli boom\n"
+        + "2026-12-07 10:00:08,000 ERROR artisan.cli boom\n"
+        "Exception in thread emitter:\n"
+        "Traceback (most recent call last):\n"
+        '  File "artisan/emitter/emitter.py", line 1, in run\n'
+        "    raise\n"
+        "TypeError: string indices must be integers\n"
+        "2026-12-07 10:00:09,000 INFO artisan.executor still serving\n"
     )
     (logs / "indexer.log").write_text("2026-12-07 10:00:00,000 INFO artisan.indexer quiet\n")
     result = {"seed": 9, "seconds": 54.2, "ok": False, "logs": str(logs),
               "failure": "not within the run's time: every accepted execution final on chain",
-              "outbox": [["batch", "0xop", "broadcast", "4"]]}  # fmt: skip
-    text = failure_digest(result, lines=3)
-    lines = text.splitlines()
+              "outbox": [["batch", "0xop", "broadcast", "4"]],
+              "service_status": [
+                  {"service": "emitter", "instance": "h:1", "state": "running",
+                   "last_error": None, "silent_s": 0.4, "last_pass_s": 31.0},
+                  {"service": "indexer", "instance": "h:2", "state": "running",
+                   "last_error": None, "silent_s": 0.5, "last_pass_s": None}]}  # fmt: skip
+    lines = failure_digest(result, lines=4).splitlines()
     assert lines[0] == ("seed 9 failed after 54.2 s: not within the run's time: every accepted"
                         " execution final on chain")  # fmt: skip
     assert '  outbox: [["batch", "0xop", "broadcast", "4"]]' in lines
-    noted = [x for x in lines if x.startswith("  executor-a: ")]
-    assert [x.split()[-2:] for x in noted] == [
-        ["4:", "lost"],
-        ["5:", "lost"],
-        ["artisan.cli", "boom"],
+    [status] = [x for x in lines if x.startswith("  status: ")]
+    assert '"instance": "h:1"' in status and '"last_pass_s": 31.0' in status
+    noted = [x.removeprefix("  executor-a: ") for x in lines if x.startswith("  executor-a: ")]
+    noted = [x.split(" ", 2)[2] if x[:4].isdigit() else x for x in noted]  # no timestamps
+    assert noted == [
+        "ERROR artisan.cli boom",
+        "TypeError: string indices must be integers",
+        "WARNING artisan.emitter.reconcile batch 3: left the chain",
+        "WARNING artisan.emitter.reconcile batch 6: lost",
     ]
     assert not any("indexer" in x or " INFO " in x for x in lines)
 
@@ -109,19 +127,31 @@ def test_a_service_part_that_failed_inside_a_live_process_fails_the_seed(
 ) -> None:
     """An executor whose emitter thread stopped on an error goes on serving, so its process
     never ends: the seed used to wait out its whole budget, then say only that executions were
-    not final. The failed ``service_status`` row now fails it at once, with the error."""
-    w = cast(World, SimpleNamespace(services=Services({}, tmp_path / "logs"), db=fresh_db))
-    executor, emitter = (
-        Heartbeat(fresh_db, "executor", "host:1"),
-        Heartbeat(fresh_db, "emitter", "host:1"),
-    )
-    try:
-        executor.write("running")
-        emitter.write("running")
-        services_alive(w)  # nothing failed: no error
-        emitter.write("failed", last_error="LedgerMissing: no code at the ledger")
-        with pytest.raises(SimulationFailed, match="the emitter of host:1 failed: LedgerMissing"):
-            services_alive(w)
-    finally:
-        executor.close()
-        emitter.close()
+    not final. The failed ``service_status`` row of a running service now fails it at once,
+    naming the service; a failed row of a process no longer running is history."""
+    services = Services({}, tmp_path / "logs")
+    w = cast(World, SimpleNamespace(services=services, db=fresh_db))
+    sleeper = subprocess.Popen(["sleep", "60"])
+    with (tmp_path / "a.log").open("ab") as log:
+        services.started.append(Service("executor-a", ["sleep"], tmp_path / "a.log", sleeper, log))
+        [instance] = services.instances()
+        beats = [Heartbeat(fresh_db, "executor", instance),
+                 Heartbeat(fresh_db, "emitter", instance),
+                 Heartbeat(fresh_db, "emitter", "elsewhere:1")]  # fmt: skip
+        try:
+            beats[0].write("running")
+            beats[1].write("running")
+            beats[2].write("failed", last_error="an emitter killed and started again")
+            services_alive(w)  # nothing running failed: no error
+            beats[1].write("failed", last_error="LedgerMissing: no code at the ledger")
+            with pytest.raises(SimulationFailed) as failed:
+                services_alive(w)
+            assert str(failed.value) == (
+                f"the emitter of executor-a ({instance}) failed: LedgerMissing: no code at the"
+                " ledger"
+            )
+        finally:
+            for beat in beats:
+                beat.close()
+            sleeper.kill()
+            sleeper.wait()

@@ -82,6 +82,12 @@ class Services:
         self.started.append(service)
         return service
 
+    def instances(self) -> dict[str, str]:
+        """The ``service_status`` instance of each running service (``host:pid``, as
+        ``artisan.storage.service_status.default_instance`` names it), to its name."""
+        host = socket.gethostname()
+        return {f"{host}:{s.process.pid}": s.name for s in self.started}
+
     def kill(self, name: str) -> None:
         """SIGKILL the service ``name`` (a crash: nothing it was doing finishes)."""
         service = self._named(name)

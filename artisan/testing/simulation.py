@@ -36,6 +36,7 @@ import argparse
 import contextlib
 import json
 import random
+import re
 import secrets
 import shutil
 import sys
@@ -463,13 +464,17 @@ def run_workload(w: World, deadline: float) -> None:
 def services_alive(w: World) -> None:
     """Raise if a service process ended, or one of its parts stopped on an error while the
     process lives on (its ``service_status`` row is ``failed``: an executor whose emitter
-    thread stopped goes on serving, and its executions would simply never become final)."""
+    thread stopped goes on serving, and its executions would simply never become final).
+    Rows of processes no longer running (stopped, or killed and started again) are history."""
     w.services.check()
+    live = w.services.instances()
     with w.db.connect() as conn:
         failed = conn.execute("SELECT service, instance, last_error FROM service_status"
-                              " WHERE state = 'failed' ORDER BY 1, 2").fetchall()  # fmt: skip
+                              " WHERE state = 'failed' AND instance = ANY(%s) ORDER BY 1, 2",
+                              (list(live),)).fetchall()  # fmt: skip
     if failed:
-        raise SimulationFailed("; ".join(f"the {s} of {i} failed: {e}" for s, i, e in failed))
+        raise SimulationFailed("; ".join(f"the {s} of {live[i]} ({i}) failed: {e}"
+                                         for s, i, e in failed))  # fmt: skip
 
 
 def _wait(what: str, check: Callable[[], bool], deadline: float, w: World | None = None) -> None:
@@ -721,7 +726,8 @@ def post_mortem(w: World) -> dict[str, Any]:
         out["outbox"] = [list(map(str, r)) for r in rows]
     rows = _rows(w, "SELECT service, instance, state, last_error,"
                     " round(extract(epoch FROM now() - updated_at)::numeric, 1)::float,"
-                    " details->>'last_pass_s' FROM service_status ORDER BY 1, 2")  # fmt: skip
+                    " (details->>'last_pass_s')::float FROM service_status"
+                    " ORDER BY 1, 2")  # fmt: skip
     if rows is not None:  # a row not beaten for seconds: a process killed, or one hung; an
         # emitter's last pass long ago: its thread hangs while the process beats on
         out["service_status"] = [{"service": s, "instance": i, "state": st, "last_error": e,
@@ -792,26 +798,47 @@ def _table(results: list[dict[str, Any]]) -> str:
 
 def failure_digest(result: dict[str, Any], lines: int = 4) -> str:
     """A failed seed in a few lines for the end of the output (where CI's tail shows it): its
-    failure, its outbox and open batches, and the last warnings and errors of each service."""
+    failure, its outbox and open batches, odd status rows, and each service's last errors
+    (an exception's own line, not its traceback's first) before its last distinct warnings."""
     out = [f"seed {result['seed']} failed after {result['seconds']} s: "
            f"{result.get('failure', 'a check failed')}"]  # fmt: skip
     for key in ("counts", "outbox", "open_batches", "losses"):
         if result.get(key):
             out.append(f"  {key}: {json.dumps(result[key], default=str)[:600]}")
     for row in result.get("service_status", ()):
-        if (
-            row["state"] != "running"
-            or (row["silent_s"] or 0) > 5
-            or (float(row.get("last_pass_s") or 0) > 5)
-        ):
+        quiet = max(float(row.get("silent_s") or 0), float(row.get("last_pass_s") or 0))
+        if row.get("state") != "running" or quiet > 5:
             out.append(f"  status: {json.dumps(row, default=str)[:300]}")
     logs = Path(str(result.get("logs", "")))
     for path in sorted(logs.glob("*.log")) if result.get("logs") else []:
-        text = path.read_text(errors="replace").splitlines()
-        noted = [x for x in text if " WARNING " in x or " ERROR " in x or "Traceback" in x]
-        for line in noted[-lines:]:
-            out.append(f"  {path.stem}: {line[:240]}")
+        try:
+            errors, warnings = _noted(path.read_text(errors="replace").splitlines())
+        except OSError as exc:
+            out.append(f"  {path.stem}: unreadable ({exc})")
+            continue
+        kept = errors[-lines:]
+        kept += warnings[-(lines - len(kept)) :] if len(kept) < lines else []
+        out.extend(f"  {path.stem}: {line[:240]}" for line in kept)
     return "\n".join(out)
+
+
+def _noted(text: list[str]) -> tuple[list[str], list[str]]:
+    """A log's errors (ERROR lines and each traceback's exception line) and its warnings,
+    each kind of warning once (its last time: numbers and hashes aside), in order."""
+    errors, warnings, in_traceback = [], dict[str, str](), False
+    for line in text:
+        if line.startswith("Traceback (most recent call last)"):
+            in_traceback = True
+        elif in_traceback and line[:1] not in (" ", "\t", ""):
+            in_traceback = False
+            errors.append(line)  # the exception itself: what the traceback ends with
+        elif " ERROR " in line:
+            errors.append(line)
+        elif " WARNING " in line:
+            alike = re.sub(r"[0-9a-fx.]*[0-9][0-9a-fx.]*", "#", line.split(" WARNING ", 1)[1])
+            warnings.pop(alike, None)  # "batch 4 ...", "batch 5 ...": the same warning
+            warnings[alike] = line
+    return errors, list(warnings.values())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -832,7 +859,10 @@ def main(argv: list[str] | None = None) -> int:
     print(_table(results))
     for r in results:
         if not r["ok"]:
-            print(failure_digest(r))
+            try:
+                print(failure_digest(r))
+            except Exception as exc:  # the final JSON line must come, whatever a log holds
+                print(f"seed {r['seed']}: no digest ({type(exc).__name__}: {exc})")
     failed = [r["seed"] for r in results if not r["ok"]]
     summary: dict[str, Any] = {"seeds": len(results), "passed": len(results) - len(failed),
                                "failed": failed,

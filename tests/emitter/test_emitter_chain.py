@@ -250,10 +250,11 @@ def test_the_heartbeat_tells_how_long_ago_the_last_pass_ended(
         em.step()
         ended = em.metrics.registry.get_sample_value("artisan_emitter_last_pass_timestamp_seconds")
         assert ended is not None and before <= ended <= time.time()
-        assert em.metrics.measure(conn, em.key)["last_pass_s"] == pytest.approx(0.0, abs=0.5)
+        first = em.metrics.measure(conn, em.key)["last_pass_s"]
+        assert isinstance(first, float) and 0 <= first < 5  # loose: a loaded machine
         time.sleep(0.6)
         age = em.metrics.measure(conn, em.key)["last_pass_s"]
-        assert isinstance(age, float) and age >= 0.6
+        assert isinstance(age, float) and age >= max(0.6, first)
 
 
 def test_second_emitter_for_the_same_key_is_refused(chain: Chain, fresh_db: Database) -> None:
