@@ -71,8 +71,9 @@ def is_stale(state: str, age_s: float, details: Mapping[str, Any]) -> bool:
     return age_s > 3 * beat
 
 
-def default_instance() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def default_instance(pid: int | None = None) -> str:
+    """A process's instance name: ``host:pid`` (this process's, unless ``pid`` is given)."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 _UPSERT = """

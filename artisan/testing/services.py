@@ -22,6 +22,7 @@ from typing import IO
 import httpx
 
 from artisan.errors import ArtisanError
+from artisan.storage.service_status import default_instance
 
 STOP_GRACE_S = 15.0  # a service's time to stop on SIGTERM before it is killed
 
@@ -83,10 +84,8 @@ class Services:
         return service
 
     def instances(self) -> dict[str, str]:
-        """The ``service_status`` instance of each running service (``host:pid``, as
-        ``artisan.storage.service_status.default_instance`` names it), to its name."""
-        host = socket.gethostname()
-        return {f"{host}:{s.process.pid}": s.name for s in self.started}
+        """The ``service_status`` instance of each running service, to its name."""
+        return {default_instance(s.process.pid): s.name for s in self.started}
 
     def kill(self, name: str) -> None:
         """SIGKILL the service ``name`` (a crash: nothing it was doing finishes)."""
