@@ -122,12 +122,16 @@ class Scheduler:
         self.close()
 
     def _batcher(self, model_cid: str) -> ModelBatcher:
+        if self._closed:
+            raise SchedulerClosed("the scheduler is closed")
+        # The session first, outside the lock: a model still loading holds up its own first
+        # requests, not every other model's.
+        session = self._sessions.get(model_cid)
         with self._lock:
             if self._closed:
                 raise SchedulerClosed("the scheduler is closed")
             batcher = self._batchers.get(model_cid)
             if batcher is None:
-                session = self._sessions.get(model_cid)
                 batcher = ModelBatcher(session, self._policy, self._batch_ids, self._output_bytes,
                                        self._on_batch)  # fmt: skip
                 self._batchers[model_cid] = batcher

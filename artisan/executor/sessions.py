@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -400,23 +401,45 @@ class SessionCache:
         self._config = config or SessionConfig()
         self._capacity = capacity
         self._sessions: OrderedDict[str, ModelSession] = OrderedDict()
+        self._loading: dict[str, Future[ModelSession]] = {}  # loads under way, by CID
         self._lock = threading.Lock()
         # Learned from the first session: once CUDA failed to load, later sessions go straight
         # to the CPU instead of retrying (and re-logging) the failed library load each time.
         self._cuda_works: bool | None = None
 
     def get(self, cid: str) -> ModelSession:
-        """The session for a model CID, loading it on first use."""
+        """The session for a model CID, loading it on first use.
+
+        A load (reading and checking the file, then building the session: seconds for a large
+        model) runs outside the cache's lock, so it holds up only the requests for that model:
+        they wait for the one load under way and share its session, or its error (a failed
+        load is not kept: the next request tries again). Every other model's requests go on.
+        """
         with self._lock:
             session = self._sessions.get(cid)
             if session is not None:
                 self._sessions.move_to_end(cid)
                 return session
+            loading = self._loading.get(cid)
+            first = loading is None
+            if loading is None:
+                loading = self._loading[cid] = Future()
+        if not first:
+            return loading.result()
+        try:
             session = self._load(cid)
+        except BaseException as exc:
+            with self._lock:
+                del self._loading[cid]
+            loading.set_exception(exc)
+            raise
+        with self._lock:
+            del self._loading[cid]
             self._sessions[cid] = session
             if len(self._sessions) > self._capacity:
                 self._sessions.popitem(last=False)
-            return session
+        loading.set_result(session)
+        return session
 
     def __contains__(self, cid: object) -> bool:
         with self._lock:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -9,13 +14,15 @@ from onnx.reference import ReferenceEvaluator
 
 from artisan.executor.assets import AssetStore
 from artisan.executor.errors import (
+    CorruptAsset,
     InvalidInput,
     MissingInput,
     UnknownInput,
     WrongDtype,
     WrongShape,
 )
-from artisan.executor.sessions import CPU, CUDA, SessionCache, SessionConfig
+from artisan.executor.scheduler import Scheduler
+from artisan.executor.sessions import CPU, CUDA, ModelSession, SessionCache, SessionConfig
 from artisan.testing import onnx_models as models
 
 
@@ -56,6 +63,106 @@ def test_cache_is_bounded(store: AssetStore) -> None:
     cache.get(a)
     cache.get(c)
     assert a in cache and c in cache and b not in cache
+
+
+class SlowDisk(AssetStore):
+    """A store whose reads of one file wait until released: a slow disk, or a large model."""
+
+    def __init__(self, root: Path, slow: str) -> None:
+        super().__init__(root)
+        self.slow = slow
+        self.reading = threading.Event()
+        self.release = threading.Event()
+        self.reads: list[str] = []
+        self.fail = False
+
+    def get(self, cid: str) -> bytes:
+        self.reads.append(cid)
+        if cid == self.slow:
+            self.reading.set()
+            assert self.release.wait(120), "the test never released the slow read"
+            if self.fail:
+                raise CorruptAsset(f"the file of {cid} cannot be read (injected)")
+        return super().get(cid)
+
+
+def _in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    out: list[object] = []
+
+    def run() -> None:
+        try:
+            out.append(call())
+        except Exception as exc:  # handed to the test to assert on
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_a_model_loading_holds_up_only_its_own_requests(tmp_path: Path) -> None:
+    """While one model's file is still being read, a model already loaded is served, and a
+    third model loads beside it: the load does not hold the whole cache (nor the scheduler's
+    door for new models)."""
+    probe = AssetStore(tmp_path / "assets")
+    loaded, slow, other = (probe.put(models.mlp(4, [], 2, seed=s)).cid for s in range(3))
+    store = SlowDisk(tmp_path / "assets", slow)
+    cache = SessionCache(store, SessionConfig(prefer_cuda=False))
+    scheduler = Scheduler(cache)
+    session = cache.get(loaded)
+    row = {"x": np.ones((1, 4), np.float32)}
+    # The slow model's first request, through the scheduler (which makes its batcher).
+    stuck, stuck_out = _in_thread(lambda: scheduler.submit(slow, row))
+    assert store.reading.wait(30)
+    try:
+        served, served_out = _in_thread(lambda: cache.get(loaded))
+        fresh, fresh_out = _in_thread(lambda: cache.get(other))
+        door, door_out = _in_thread(lambda: scheduler.submit(other, row))
+        for thread in (served, fresh, door):
+            thread.join(10)
+        held = [t.name for t in (served, fresh, door) if t.is_alive()]
+        assert not held, f"held up by another model's load: {held}"
+        assert served_out == [session]
+        assert [s.cid for s in fresh_out if isinstance(s, ModelSession)] == [other]
+        assert door_out and not isinstance(door_out[0], Exception), door_out
+        assert stuck.is_alive() and slow not in cache  # the slow load is still under way
+        store.release.set()
+        stuck.join(30)
+        assert slow in cache and len(stuck_out) == 1
+        ran = stuck_out[0]
+        assert isinstance(ran, Future), ran
+        assert ran.result(30).outputs["y"].shape == (1, 2)
+    finally:
+        store.release.set()
+        scheduler.close()
+
+
+def test_requests_that_arrive_while_a_model_loads_share_that_one_load(tmp_path: Path) -> None:
+    """Several first requests for one model read its file and build its session once; a load
+    that fails fails each of them with its error, and is not kept: the next request loads
+    again."""
+    probe = AssetStore(tmp_path / "assets")
+    slow = probe.put(models.mlp(4, [], 2, seed=9)).cid
+    store = SlowDisk(tmp_path / "assets", slow)
+    cache = SessionCache(store, SessionConfig(prefer_cuda=False))
+    store.fail = True
+    waiting = [_in_thread(lambda: cache.get(slow)) for _ in range(4)]
+    assert store.reading.wait(30)
+    store.release.set()
+    for thread, _ in waiting:
+        thread.join(30)
+    errors = [out[0] for _, out in waiting]
+    assert all(isinstance(e, CorruptAsset) and slow in str(e) for e in errors), errors
+    assert store.reads == [slow]
+    store.fail = False
+    store.reading.clear()
+    waiting = [_in_thread(lambda: cache.get(slow)) for _ in range(4)]
+    for thread, _ in waiting:
+        thread.join(30)
+    sessions = [out[0] for _, out in waiting]
+    assert all(isinstance(s, ModelSession) for s in sessions), sessions
+    assert len({id(s) for s in sessions}) == 1 and slow in cache
+    assert store.reads == [slow, slow]
 
 
 @pytest.mark.parametrize(
