@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eth_hash.auto import keccak
 from web3 import Web3
 
 from artisan.audit.chain_reads import protocol_abis
@@ -24,6 +23,7 @@ from artisan.chain.jsonrpc import JsonRpc
 from artisan.chain.signer import connect
 from artisan.chain.types import RawLog
 from artisan.domain.events import SIGNATURES
+from artisan.domain.hashing import keccak
 from artisan.domain.types import InferenceRequest
 from artisan.projections.events import Event, from_rows
 

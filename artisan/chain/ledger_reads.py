@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from eth_hash.auto import keccak
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
@@ -32,6 +31,7 @@ from artisan.chain.errors import NodeUnavailable
 from artisan.chain.jsonrpc import no_code, shaped, translate
 from artisan.chain.protocol import Protocol
 from artisan.config import redact_url
+from artisan.domain.hashing import keccak
 from artisan.domain.types import Access, ModelTerms, Rates
 from artisan.errors import ChainError
 

@@ -11,9 +11,9 @@ from typing import Any
 from eth_abi.abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_hash.auto import keccak
 from eth_keys.exceptions import BadSignature
 
+from artisan.domain.hashing import keccak
 from artisan.domain.types import InferenceRequest, normalize_address, require_uint
 from artisan.errors import DomainError
 

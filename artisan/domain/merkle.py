@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from eth_abi.abi import encode
-from eth_hash.auto import keccak
 
+from artisan.domain.hashing import keccak
 from artisan.domain.types import normalize_address, require_bytes32, require_uint
 from artisan.errors import DomainError
 

@@ -16,15 +16,20 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from multiformats import CID
 
 from artisan.executor.errors import AssetNotFound, CorruptAsset, InvalidCid, StoreError
 
 DIGEST_BYTES = 32
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,33 +167,30 @@ class AssetStore:
         # then renamed, and the renames made durable: a crash leaves each asset absent or whole
         # under its name, never torn. Durable is one syncfs(2) of the store's filesystem per
         # step where the kernel offers it (two calls per group, however many files), else an
-        # fsync per file and one per directory that took a file (and the root, for a new shard).
+        # fsync per file and one per directory that took a file (and the root, for a new shard),
+        # issued side by side (``_side_by_side``).
+        fsync = self._syncfs is None
         written: list[tuple[str, Path]] = []
         directories: set[Path] = set()
         try:
-            for path, data in files:
+            for path, _ in files:
                 shard = path.parent
                 if not shard.is_dir():
                     shard.mkdir(exist_ok=True)
                     directories.add(self.root)
-                fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=shard)
-                written.append((tmp_name, path))
-                try:
-                    _write_all(fd, data)
-                    if self._syncfs is None:
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
                 directories.add(shard)
-            if self._syncfs is not None:
+            outcomes = _side_by_side(lambda file: _write_file(*file, fsync=fsync), files)
+            written = [(name, path) for (path, _), name in zip(files, outcomes, strict=True)
+                       if isinstance(name, str)]  # fmt: skip
+            _raise_first(outcomes)
+            if not fsync:
                 self._sync_filesystem()
             for tmp_name, path in written:
                 os.replace(tmp_name, path)
-            if self._syncfs is not None:
+            if not fsync:
                 self._sync_filesystem()
             else:
-                for directory in directories:
-                    _fsync_directory(directory)
+                _raise_first(_side_by_side(_fsync_directory, sorted(directories)))
         except OSError as exc:
             for tmp_name, _ in written:
                 Path(tmp_name).unlink(missing_ok=True)
@@ -228,6 +230,57 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+# Each fsync waits for the disk (a journal commit on ext4: about 1 ms here), and a group's
+# files and directories are dozens: waited for one after another they took ~105-125 ms for a
+# group of 56 files, side by side ~80-95 ms (the filesystem commits concurrent ones together).
+# The threads mostly wait, without the GIL; at most this many files are open at once.
+_SYNC_THREADS = 16
+_sync_pool: ThreadPoolExecutor | None = None
+_sync_pool_lock = threading.Lock()
+
+
+def _side_by_side(call: Callable[[T], R], items: Sequence[T]) -> list[R | OSError]:
+    """``call`` on every item on the store's I/O threads, waiting for all of them: each one's
+    result, or the OSError it raised."""
+    global _sync_pool
+    if len(items) <= 1:
+        return [_outcome(call, item) for item in items]
+    with _sync_pool_lock:
+        if _sync_pool is None:
+            _sync_pool = ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="asset-sync")
+        pool = _sync_pool
+    return list(pool.map(lambda item: _outcome(call, item), items))
+
+
+def _outcome(call: Callable[[T], R], item: T) -> R | OSError:
+    try:
+        return call(item)
+    except OSError as exc:
+        return exc
+
+
+def _raise_first(outcomes: Sequence[object]) -> None:
+    for outcome in outcomes:
+        if isinstance(outcome, OSError):
+            raise outcome
+
+
+def _write_file(path: Path, data: bytes, *, fsync: bool) -> str:
+    """``data`` in a new temporary file beside ``path``, made durable when ``fsync``; its name.
+    On an error nothing is left behind."""
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        _write_all(fd, data)
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return tmp_name
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -9,7 +9,8 @@ anything else recovers to nothing, so the executor never admits what the ledger 
 from __future__ import annotations
 
 from coincurve import PublicKey
-from eth_hash.auto import keccak
+
+from artisan.domain.hashing import keccak
 
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_N = N // 2

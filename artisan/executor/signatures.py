@@ -9,9 +9,8 @@ the reference.
 
 from __future__ import annotations
 
-from eth_hash.auto import keccak
-
 from artisan.domain.eip712 import REQUEST_TYPEHASH, domain_separator
+from artisan.domain.hashing import keccak
 from artisan.domain.types import InferenceRequest, normalize_address
 from artisan.executor.secp256k1 import Recoverer
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,40 @@ def test_a_failed_group_leaves_no_temp_file(
     assert not any(name.startswith(".tmp-") for name in names) and len(names) == 2
     store.put_many(group)
     assert all(store.get(address(d).cid) == d for d in data)
+
+
+@pytest.mark.parametrize(
+    ("syncfs", "failing"),
+    [(False, "write"), (False, "fsync"), (True, "write")],  # syncfs fsyncs no file alone
+    ids=["fsync-write", "fsync-fsync", "syncfs-write"],
+)
+def test_a_file_that_fails_among_a_group_written_side_by_side_stores_none_of_it(
+    tmp_path: Path, syncfs: bool, failing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files of a group are written and made durable side by side; one that cannot be
+    (a full disk, an I/O error) fails the whole group with StoreError before any is renamed:
+    nothing of the group is stored, no temp file is left, and a retry stores it whole."""
+    store = AssetStore(tmp_path / "assets", syncfs=syncfs)
+    data = [bytes([i]) * 300 for i in range(24)]
+    group = [(address(d), d) for d in data]
+    real = getattr(os, failing)
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def fails_once(fd: int, *rest: object) -> object:
+        with lock:
+            calls.append(fd)
+            nth = len(calls)
+        if nth == 7:
+            raise OSError(5, "Input/output error")
+        return real(fd, *rest)
+
+    monkeypatch.setattr(os, failing, fails_once)
+    with pytest.raises(StoreError, match="Input/output error"):
+        store.put_many(group)
+    monkeypatch.setattr(os, failing, real)
+    assert len(calls) >= 7
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []
+    store.put_many(group)
+    assert all(store.get(address(d).cid) == d for d in data)
+    assert not any(p.name.startswith(".tmp-") for p in store.root.rglob("*"))

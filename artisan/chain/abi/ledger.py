@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_hash.auto import keccak
-
 from artisan.domain.events import SIGNATURES
+from artisan.domain.hashing import keccak
 from artisan.domain.types import RejectReason
 
 _ITEM_TYPE = (

@@ -40,7 +40,6 @@ import psycopg
 from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError
 from eth_account import Account
-from eth_utils.crypto import keccak
 
 from artisan.chain.contracts import Deployment
 from artisan.chain.errors import ChainMoved, NodeError
@@ -56,6 +55,7 @@ from artisan.chain.transactions import (
     replacement,
     sign_call,
 )
+from artisan.domain.hashing import keccak
 from artisan.errors import ArtisanError
 from artisan.projections.errors import EpochError, PublicationError
 from artisan.projections.rewards import publications as store
