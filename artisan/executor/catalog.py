@@ -15,6 +15,7 @@ from typing import Generic, Protocol, TypeVar
 
 from artisan.chain.ledger_reads import Account, RegisteredModel
 from artisan.domain.types import Rates
+from artisan.executor.flights import Flights
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -36,20 +37,36 @@ class ChainReader(Protocol):
 
 
 class _TtlCache(Generic[K, T]):
-    """Values by key, each kept ``ttl_s`` seconds after it was read."""
+    """Values by key, each kept ``ttl_s`` seconds after it was read.
+
+    A key that is missing or stale is loaded by one caller, never under the lock; the others
+    that want it meanwhile wait for that load (``Flights``) instead of asking the chain again:
+    under load an expiry was a burst of identical reads, one per admission thread.
+    """
 
     def __init__(self, ttl_s: float, clock: Clock) -> None:
         self._ttl, self._clock = ttl_s, clock
         self._entries: dict[K, tuple[float, T]] = {}
+        self._flights: Flights[K, T | None] = Flights()
         self._lock = threading.Lock()
 
     def get(self, key: K, load: Callable[[], T | None]) -> T | None:
         now = self._clock()
+        fresh = self._fresh(key, now)
+        if fresh is not None:
+            return fresh
+        return self._flights.load(key, lambda: self._load(key, now, load))
+
+    def _fresh(self, key: K, now: float) -> T | None:
         with self._lock:
             entry = self._entries.get(key)
-        if entry is not None and now - entry[0] < self._ttl:
-            return entry[1]
-        # Loaded outside the lock: two threads may both load a stale key, never block on I/O.
+        return entry[1] if entry is not None and now - entry[0] < self._ttl else None
+
+    def _load(self, key: K, now: float, load: Callable[[], T | None]) -> T | None:
+        # A load that ended between our look and this flight's start has stored it.
+        fresh = self._fresh(key, now)
+        if fresh is not None:
+            return fresh
         value = load()
         with self._lock:
             if value is None:

@@ -16,7 +16,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +36,7 @@ from artisan.executor.errors import (
     WrongDtype,
     WrongShape,
 )
+from artisan.executor.flights import Flights
 
 log = logging.getLogger(__name__)
 
@@ -401,7 +401,7 @@ class SessionCache:
         self._config = config or SessionConfig()
         self._capacity = capacity
         self._sessions: OrderedDict[str, ModelSession] = OrderedDict()
-        self._loading: dict[str, Future[ModelSession]] = {}  # loads under way, by CID
+        self._flights: Flights[str, ModelSession] = Flights()  # loads under way, by CID
         self._lock = threading.Lock()
         # Learned from the first session: once CUDA failed to load, later sessions go straight
         # to the CPU instead of retrying (and re-logging) the failed library load each time.
@@ -415,30 +415,28 @@ class SessionCache:
         they wait for the one load under way and share its session, or its error (a failed
         load is not kept: the next request tries again). Every other model's requests go on.
         """
+        session = self._cached(cid)
+        if session is not None:
+            return session
+        return self._flights.load(cid, lambda: self._load_once(cid))
+
+    def _cached(self, cid: str) -> ModelSession | None:
         with self._lock:
             session = self._sessions.get(cid)
             if session is not None:
                 self._sessions.move_to_end(cid)
-                return session
-            loading = self._loading.get(cid)
-            first = loading is None
-            if loading is None:
-                loading = self._loading[cid] = Future()
-        if not first:
-            return loading.result()
-        try:
-            session = self._load(cid)
-        except BaseException as exc:
-            with self._lock:
-                del self._loading[cid]
-            loading.set_exception(exc)
-            raise
+            return session
+
+    def _load_once(self, cid: str) -> ModelSession:
+        # A load that ended between our look and this flight's start has stored it.
+        session = self._cached(cid)
+        if session is not None:
+            return session
+        session = self._load(cid)
         with self._lock:
-            del self._loading[cid]
             self._sessions[cid] = session
             if len(self._sessions) > self._capacity:
                 self._sessions.popitem(last=False)
-        loading.set_result(session)
         return session
 
     def __contains__(self, cid: object) -> bool:

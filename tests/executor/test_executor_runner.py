@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from artisan.executor.errors import (
 from artisan.executor.scheduler import Scheduler
 from artisan.executor.sessions import CPU, CUDA, ModelSession, SessionCache, SessionConfig
 from artisan.testing import onnx_models as models
+from tests.executor.threads import in_thread
 
 
 def _affine_inputs(rows: int) -> dict[str, np.ndarray]:
@@ -86,20 +86,6 @@ class SlowDisk(AssetStore):
         return super().get(cid)
 
 
-def _in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
-    out: list[object] = []
-
-    def run() -> None:
-        try:
-            out.append(call())
-        except Exception as exc:  # handed to the test to assert on
-            out.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, out
-
-
 def test_a_model_loading_holds_up_only_its_own_requests(tmp_path: Path) -> None:
     """While one model's file is still being read, a model already loaded is served, and a
     third model loads beside it: the load does not hold the whole cache (nor the scheduler's
@@ -112,12 +98,12 @@ def test_a_model_loading_holds_up_only_its_own_requests(tmp_path: Path) -> None:
     session = cache.get(loaded)
     row = {"x": np.ones((1, 4), np.float32)}
     # The slow model's first request, through the scheduler (which makes its batcher).
-    stuck, stuck_out = _in_thread(lambda: scheduler.submit(slow, row))
+    stuck, stuck_out = in_thread(lambda: scheduler.submit(slow, row))
     assert store.reading.wait(30)
     try:
-        served, served_out = _in_thread(lambda: cache.get(loaded))
-        fresh, fresh_out = _in_thread(lambda: cache.get(other))
-        door, door_out = _in_thread(lambda: scheduler.submit(other, row))
+        served, served_out = in_thread(lambda: cache.get(loaded))
+        fresh, fresh_out = in_thread(lambda: cache.get(other))
+        door, door_out = in_thread(lambda: scheduler.submit(other, row))
         for thread in (served, fresh, door):
             thread.join(10)
         held = [t.name for t in (served, fresh, door) if t.is_alive()]
@@ -146,7 +132,7 @@ def test_requests_that_arrive_while_a_model_loads_share_that_one_load(tmp_path: 
     store = SlowDisk(tmp_path / "assets", slow)
     cache = SessionCache(store, SessionConfig(prefer_cuda=False))
     store.fail = True
-    waiting = [_in_thread(lambda: cache.get(slow)) for _ in range(4)]
+    waiting = [in_thread(lambda: cache.get(slow)) for _ in range(4)]
     assert store.reading.wait(30)
     store.release.set()
     for thread, _ in waiting:
@@ -156,7 +142,7 @@ def test_requests_that_arrive_while_a_model_loads_share_that_one_load(tmp_path: 
     assert store.reads == [slow]
     store.fail = False
     store.reading.clear()
-    waiting = [_in_thread(lambda: cache.get(slow)) for _ in range(4)]
+    waiting = [in_thread(lambda: cache.get(slow)) for _ in range(4)]
     for thread, _ in waiting:
         thread.join(30)
     sessions = [out[0] for _, out in waiting]
