@@ -191,9 +191,11 @@ class AssetStore:
                 self._sync_filesystem()
             else:
                 _raise_first(_side_by_side(_fsync_directory, sorted(directories)))
-        except OSError as exc:
+        except BaseException as exc:
             for tmp_name, _ in written:
                 Path(tmp_name).unlink(missing_ok=True)
+            if not isinstance(exc, OSError):
+                raise
             names = ", ".join(path.name for path, _ in files[:3])
             more = f" and {len(files) - 3} more" if len(files) > 3 else ""
             raise StoreError(f"cannot write assets {names}{more}: {exc}") from exc
@@ -241,29 +243,44 @@ _sync_pool: ThreadPoolExecutor | None = None
 _sync_pool_lock = threading.Lock()
 
 
-def _side_by_side(call: Callable[[T], R], items: Sequence[T]) -> list[R | OSError]:
+def _side_by_side(call: Callable[[T], R], items: Sequence[T]) -> list[R | Exception]:
     """``call`` on every item on the store's I/O threads, waiting for all of them: each one's
-    result, or the OSError it raised."""
-    global _sync_pool
+    result, or the exception it raised."""
     if len(items) <= 1:
         return [_outcome(call, item) for item in items]
+    pool = _pool()
+    futures = [pool.submit(_outcome, call, item) for item in items]
+    return [future.result() for future in futures]
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _sync_pool
     with _sync_pool_lock:
         if _sync_pool is None:
             _sync_pool = ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="asset-sync")
-        pool = _sync_pool
-    return list(pool.map(lambda item: _outcome(call, item), items))
+        return _sync_pool
 
 
-def _outcome(call: Callable[[T], R], item: T) -> R | OSError:
+def _forget_pool() -> None:
+    """In a forked child: the parent's pool has no threads here; the next group makes one."""
+    global _sync_pool, _sync_pool_lock
+    _sync_pool, _sync_pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _outcome(call: Callable[[T], R], item: T) -> R | Exception:
     try:
         return call(item)
-    except OSError as exc:
+    except Exception as exc:
         return exc
 
 
 def _raise_first(outcomes: Sequence[object]) -> None:
     for outcome in outcomes:
-        if isinstance(outcome, OSError):
+        if isinstance(outcome, Exception):
             raise outcome
 
 
@@ -272,14 +289,15 @@ def _write_file(path: Path, data: bytes, *, fsync: bool) -> str:
     On an error nothing is left behind."""
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
-        _write_all(fd, data)
-        if fsync:
-            os.fsync(fd)
+        try:
+            _write_all(fd, data)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
     except BaseException:
-        os.close(fd)
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    os.close(fd)
     return tmp_name
 
 

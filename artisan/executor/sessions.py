@@ -402,6 +402,7 @@ class SessionCache:
         self._capacity = capacity
         self._sessions: OrderedDict[str, ModelSession] = OrderedDict()
         self._flights: Flights[str, ModelSession] = Flights()  # loads under way, by CID
+        self._loads = threading.Lock()  # one load at a time, outside ``_lock``
         self._lock = threading.Lock()
         # Learned from the first session: once CUDA failed to load, later sessions go straight
         # to the CPU instead of retrying (and re-logging) the failed library load each time.
@@ -411,9 +412,11 @@ class SessionCache:
         """The session for a model CID, loading it on first use.
 
         A load (reading and checking the file, then building the session: seconds for a large
-        model) runs outside the cache's lock, so it holds up only the requests for that model:
-        they wait for the one load under way and share its session, or its error (a failed
-        load is not kept: the next request tries again). Every other model's requests go on.
+        model) runs outside the cache's lock, so the requests for models already loaded go on
+        meanwhile. The requests for the model being loaded wait for that one load and share its
+        session, or its error (an error is not kept here). Loads run one at a time: each can
+        take the model's size again in memory, and on a GPU its memory limit, so several cold
+        models at once could fail for want of memory that one at a time would not.
         """
         session = self._cached(cid)
         if session is not None:
@@ -432,7 +435,8 @@ class SessionCache:
         session = self._cached(cid)
         if session is not None:
             return session
-        session = self._load(cid)
+        with self._loads:
+            session = self._load(cid)
         with self._lock:
             self._sessions[cid] = session
             if len(self._sessions) > self._capacity:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -74,7 +75,12 @@ def test_a_missing_or_expired_entry_is_read_once_for_every_caller_waiting(
             started = [in_thread(catalog.rates) for _ in range(THREADS)]
             threads = [thread for thread, _ in started]
             assert node.reading.wait(30)
-            clock.wait_for(THREADS * (round_ + 1))  # every caller is in
+            clock.wait_for(THREADS * (round_ + 1))  # every caller is in...
+            flights = catalog._rates._flights
+            deadline = time.monotonic() + 30
+            while flights.waiting(None) < THREADS - 1:  # ...and waits for the one read
+                assert time.monotonic() < deadline, f"round {round_}: {flights.waiting(None)}"
+                time.sleep(0.005)
             node.gate.set()
             for thread in threads:
                 thread.join(30)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -86,35 +88,48 @@ class SlowDisk(AssetStore):
         return super().get(cid)
 
 
+def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.005)
+
+
 def test_a_model_loading_holds_up_only_its_own_requests(tmp_path: Path) -> None:
-    """While one model's file is still being read, a model already loaded is served, and a
-    third model loads beside it: the load does not hold the whole cache (nor the scheduler's
-    door for new models)."""
+    """While one model's file is still being read (its first request inside the scheduler),
+    models already loaded are served, and the scheduler opens its door to one of them that
+    has no batcher yet: neither the cache's lock nor the scheduler's is held across a load.
+    A third model's load waits its turn (loads run one at a time)."""
     probe = AssetStore(tmp_path / "assets")
-    loaded, slow, other = (probe.put(models.mlp(4, [], 2, seed=s)).cid for s in range(3))
+    loaded, slow, other, cold = (probe.put(models.mlp(4, [], 2, seed=s)).cid for s in range(4))
     store = SlowDisk(tmp_path / "assets", slow)
     cache = SessionCache(store, SessionConfig(prefer_cuda=False))
     scheduler = Scheduler(cache)
     session = cache.get(loaded)
+    cache.get(other)  # loaded (as admission does first), no batcher yet
     row = {"x": np.ones((1, 4), np.float32)}
     # The slow model's first request, through the scheduler (which makes its batcher).
     stuck, stuck_out = in_thread(lambda: scheduler.submit(slow, row))
     assert store.reading.wait(30)
     try:
         served, served_out = in_thread(lambda: cache.get(loaded))
-        fresh, fresh_out = in_thread(lambda: cache.get(other))
         door, door_out = in_thread(lambda: scheduler.submit(other, row))
-        for thread in (served, fresh, door):
+        waits, waits_out = in_thread(lambda: cache.get(cold))
+        for thread in (served, door):
             thread.join(10)
-        held = [t.name for t in (served, fresh, door) if t.is_alive()]
+        held = [t.name for t in (served, door) if t.is_alive()]
         assert not held, f"held up by another model's load: {held}"
         assert served_out == [session]
-        assert [s.cid for s in fresh_out if isinstance(s, ModelSession)] == [other]
-        assert door_out and not isinstance(door_out[0], Exception), door_out
+        assert door_out and isinstance(door_out[0], Future), door_out
+        assert door_out[0].result(30).outputs["y"].shape == (1, 2)
+        waits.join(0.5)
         assert stuck.is_alive() and slow not in cache  # the slow load is still under way
+        assert waits.is_alive() and cold not in cache  # and the next load waits for it
         store.release.set()
-        stuck.join(30)
-        assert slow in cache and len(stuck_out) == 1
+        for thread in (stuck, waits):
+            thread.join(30)
+        assert slow in cache and cold in cache and len(stuck_out) == 1
+        assert [s.cid for s in waits_out if isinstance(s, ModelSession)] == [cold]
         ran = stuck_out[0]
         assert isinstance(ran, Future), ran
         assert ran.result(30).outputs["y"].shape == (1, 2)
@@ -134,6 +149,7 @@ def test_requests_that_arrive_while_a_model_loads_share_that_one_load(tmp_path: 
     store.fail = True
     waiting = [in_thread(lambda: cache.get(slow)) for _ in range(4)]
     assert store.reading.wait(30)
+    _until(lambda: cache._flights.waiting(slow) == 3)  # the other three wait for this load
     store.release.set()
     for thread, _ in waiting:
         thread.join(30)
@@ -142,7 +158,11 @@ def test_requests_that_arrive_while_a_model_loads_share_that_one_load(tmp_path: 
     assert store.reads == [slow]
     store.fail = False
     store.reading.clear()
+    store.release.clear()
     waiting = [in_thread(lambda: cache.get(slow)) for _ in range(4)]
+    assert store.reading.wait(30)
+    _until(lambda: cache._flights.waiting(slow) == 3)
+    store.release.set()
     for thread, _ in waiting:
         thread.join(30)
     sessions = [out[0] for _, out in waiting]

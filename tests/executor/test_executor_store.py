@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,33 @@ def test_a_file_that_fails_among_a_group_written_side_by_side_stores_none_of_it(
     store.put_many(group)
     assert all(store.get(address(d).cid) == d for d in data)
     assert not any(p.name.startswith(".tmp-") for p in store.root.rglob("*"))
+
+
+def test_a_forked_child_writes_groups_with_threads_of_its_own(tmp_path: Path) -> None:
+    """The store's I/O threads do not survive a fork: a child that writes a group after its
+    parent already had (found in review: the child waited forever on the parent's pool) makes
+    its own and stores the group."""
+    store = AssetStore(tmp_path / "assets")
+    store.put_many([(address(d), d) for d in (b"parent-1", b"parent-2", b"parent-3")])
+    child_data = (b"child-1", b"child-2", b"child-3")
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the group is stored
+        code = 1
+        try:
+            signal.alarm(20)  # a hung child ends, and fails the test, instead of hanging it
+            store.put_many([(address(d), d) for d in child_data])
+            code = 0 if all(store.get(address(d).cid) == d for d in child_data) else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child never finished writing its group")
+        time.sleep(0.02)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert all(store.get(address(d).cid) == d for d in child_data)
