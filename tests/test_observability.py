@@ -6,7 +6,7 @@ import io
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -30,18 +30,12 @@ from artisan.storage.service_status import (
     ServiceStatus,
     read_all,
 )
+from tests.waiting import wait_until
 
 
 def rows(db: Database) -> dict[str, ServiceStatus]:
     with db.connect() as conn:
         return {row.service: row for row in read_all(conn)}
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 @pytest.fixture

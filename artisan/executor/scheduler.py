@@ -124,9 +124,6 @@ class Scheduler:
     def _batcher(self, model_cid: str) -> ModelBatcher:
         if self._closed:
             raise SchedulerClosed("the scheduler is closed")
-        batcher = self._batchers.get(model_cid)  # made meanwhile by another request
-        if batcher is not None:
-            return batcher
         # The session first, outside the lock: a model still loading holds up its own first
         # requests, not every other model's.
         session = self._sessions.get(model_cid)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from artisan.domain.types import Rates
 from artisan.errors import ChainError
 from artisan.executor.catalog import ModelCatalog
 from tests.executor.threads import in_thread
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("chain_snapshot")
 
@@ -66,6 +66,7 @@ def test_a_missing_or_expired_entry_is_read_once_for_every_caller_waiting(
     one read reaches the node and all six take its answer, or its error (not cached)."""
     node, clock = SlowNode(protocol, anvil.rpc_url), Clock()
     catalog = ModelCatalog(node, ttl_s=30.0, clock=clock)
+    flights = catalog._rates._flights
     truth = LedgerViews(protocol, anvil.rpc_url)
     try:
         expected = truth.rates()
@@ -76,11 +77,9 @@ def test_a_missing_or_expired_entry_is_read_once_for_every_caller_waiting(
             threads = [thread for thread, _ in started]
             assert node.reading.wait(30)
             clock.wait_for(THREADS * (round_ + 1))  # every caller is in...
-            flights = catalog._rates._flights
-            deadline = time.monotonic() + 30
-            while flights.waiting(None) < THREADS - 1:  # ...and waits for the one read
-                assert time.monotonic() < deadline, f"round {round_}: {flights.waiting(None)}"
-                time.sleep(0.005)
+            wait_until(  # ...and waits for the one read
+                lambda: flights.waiting(None) >= THREADS - 1, 30.0, what="the callers to wait"
+            )
             node.gate.set()
             for thread in threads:
                 thread.join(30)

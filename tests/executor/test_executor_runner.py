@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from artisan.executor.scheduler import Scheduler
 from artisan.executor.sessions import CPU, CUDA, ModelSession, SessionCache, SessionConfig
 from artisan.testing import onnx_models as models
 from tests.executor.threads import in_thread
+from tests.waiting import wait_until
 
 
 def _affine_inputs(rows: int) -> dict[str, np.ndarray]:
@@ -88,13 +87,6 @@ class SlowDisk(AssetStore):
         return super().get(cid)
 
 
-def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.005)
-
-
 def test_a_model_loading_holds_up_only_its_own_requests(tmp_path: Path) -> None:
     """While one model's file is still being read (its first request inside the scheduler),
     models already loaded are served, and the scheduler opens its door to one of them that
@@ -149,7 +141,9 @@ def test_requests_that_arrive_while_a_model_loads_share_that_one_load(tmp_path: 
     store.fail = True
     waiting = [in_thread(lambda: cache.get(slow)) for _ in range(4)]
     assert store.reading.wait(30)
-    _until(lambda: cache._flights.waiting(slow) == 3)  # the other three wait for this load
+    wait_until(
+        lambda: cache._flights.waiting(slow) == 3, 30.0
+    )  # the other three wait for this load
     store.release.set()
     for thread, _ in waiting:
         thread.join(30)
@@ -161,7 +155,7 @@ def test_requests_that_arrive_while_a_model_loads_share_that_one_load(tmp_path: 
     store.release.clear()
     waiting = [in_thread(lambda: cache.get(slow)) for _ in range(4)]
     assert store.reading.wait(30)
-    _until(lambda: cache._flights.waiting(slow) == 3)
+    wait_until(lambda: cache._flights.waiting(slow) == 3, 30.0)
     store.release.set()
     for thread, _ in waiting:
         thread.join(30)

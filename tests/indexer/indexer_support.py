@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from artisan.indexer.source import ChainSource
 from artisan.retry import Backoff
 from artisan.storage.database import Database
 from artisan.testing.fake_chain import TOKEN_CONTRACT, FakeChain, FakeChainSource
+from tests import waiting
 
 CHAIN_ID = 1
 # A chain id for the clean reference index, kept in the same database.
@@ -110,7 +110,4 @@ def table_counts(db: Database) -> dict[str, int]:
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the indexer"
-        time.sleep(0.01)
+    waiting.wait_until(condition, timeout, what="the indexer")

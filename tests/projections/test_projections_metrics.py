@@ -3,8 +3,6 @@ blocks, as the store grows and the service catches up."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,15 +17,9 @@ from artisan.storage.database import Database
 from artisan.storage.service_status import read_all
 from artisan.testing.seed import SeedWriter
 from artisan.testing.synthetic import HistoryGenerator
+from tests.waiting import wait_until
 
 from .support import CHAIN_ID, write
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_lag_is_reported_and_drops_to_zero_after_a_catch_up(fresh_db: Database) -> None:
@@ -61,7 +53,7 @@ def test_lag_is_reported_and_drops_to_zero_after_a_catch_up(fresh_db: Database) 
                 with served(service.metrics.registry, port):
                     service.start()
                     beats.start()
-                    wait_for(lambda: row(fresh_db)["max_events_behind"] == 0)
+                    wait_until(lambda: row(fresh_db)["max_events_behind"] == 0, 20.0)
                     assert row(fresh_db)["max_blocks_behind"] == 0
                     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
                     assert 'artisan_projections_lag_events{projection="executions"} 0.0' in text
@@ -69,8 +61,8 @@ def test_lag_is_reported_and_drops_to_zero_after_a_catch_up(fresh_db: Database) 
 
                     write(writer, blocks[6:])  # the writer NOTIFYs: the service catches up
                     head = sum(len(b.rows) for b in blocks)
-                    wait_for(lambda: row(fresh_db)["head_position"] == head
-                             and row(fresh_db)["max_events_behind"] == 0)  # fmt: skip
+                    wait_until(lambda: row(fresh_db)["head_position"] == head
+                               and row(fresh_db)["max_events_behind"] == 0, 20.0)  # fmt: skip
                     steps = gauge("artisan_projections_steps_total", {"projection": "models"})
                     assert steps is not None and steps >= 2
                     assert (gauge("artisan_projections_catch_up_seconds_count") or 0) >= 2
